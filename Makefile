@@ -1,0 +1,47 @@
+# Everything a user runs goes through here; each target installs what it needs itself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+export PORT
+
+.PHONY: run serve test lint types unit migrate seed bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: migrate and serve on SQLite (or $DATABASE_URL) with Swagger UI, for development
+run: install
+	CONDUIT_ENV=$${CONDUIT_ENV:-development} $(PY) -m cli run
+
+## make serve: the production server (gunicorn + uvicorn workers); needs SECRET_KEY
+serve: install
+	$(PY) -m cli migrate
+	CONDUIT_ENV=$${CONDUIT_ENV:-production} $(VENV)/bin/gunicorn 'app:create_app()' --config gunicorn.conf.py
+
+migrate: install
+	$(PY) -m cli migrate
+
+## make seed: fill the database with a demo dataset (SEED_ARGS="--users 50 --articles 1000")
+seed: install
+	$(PY) -m cli migrate
+	$(PY) -m cli seed $(SEED_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: install
+	$(VENV)/bin/mypy
+
+## make test: lint, types and the whole suite on SQLite and PostgreSQL
+test: lint types
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key

@@ -1,0 +1,83 @@
+"""Articles, the global list and the feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api import render
+from api.context import caller, viewer_id
+from db import articles
+from db.articles import Filters
+from db.session import session
+
+
+def list_articles(
+    limit: int,
+    offset: int,
+    tag: str | None = None,
+    author: str | None = None,
+    favorited: str | None = None,
+    user: str | None = None,
+) -> dict[str, Any]:
+    filters = Filters(tag=tag, author=author, favorited=favorited)
+    return _page(filters, viewer=viewer_id(user), limit=limit, offset=offset)
+
+
+def list_feed(limit: int, offset: int, user: str) -> dict[str, Any]:
+    me = int(user)
+    return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
+
+
+def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> dict[str, Any]:
+    rows, tags, total = articles.page(
+        session(), filters, viewer_id=viewer, limit=limit, offset=offset
+    )
+    cards = [render.article(row, tags.get(row.id, [])) for row in rows]
+    return {"articles": cards, "articlesCount": total}
+
+
+def get_article(slug: str, user: str | None = None) -> dict[str, Any]:
+    return shown(session(), slug, viewer_id(user))
+
+
+def create_article(body: dict[str, Any], user: str) -> tuple[dict[str, Any], int]:
+    s = session()
+    fields = body["article"]
+    article = articles.create(
+        s,
+        author_id=caller(s, user).id,
+        title=fields["title"].strip(),
+        description=fields["description"].strip(),
+        body=fields["body"],
+        tags=fields.get("tagList", []),
+    )
+    s.commit()
+    return shown(s, article.slug, article.author_id), 201
+
+
+def update_article(slug: str, body: dict[str, Any], user: str) -> dict[str, Any]:
+    s = session()
+    article = articles.owned_by(s, slug, int(user))
+    fields = body["article"]
+    changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
+    for k in ("title", "description"):
+        if k in changes:
+            changes[k] = changes[k].strip()
+    articles.update(s, article, changes)
+    s.commit()
+    return shown(s, article.slug, int(user))
+
+
+def delete_article(slug: str, user: str) -> tuple[None, int]:
+    s = session()
+    articles.delete_article(s, articles.owned_by(s, slug, int(user)))
+    s.commit()
+    return None, 204
+
+
+def shown(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:
+    """The article as the viewer sees it, fresh from the database."""
+    row, tags = articles.card(s, slug, viewer_id=viewer)
+    return {"article": render.article(row, tags)}

@@ -1,0 +1,66 @@
+"""Wire shapes of the objects in openapi/api.yaml, built from models and query rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from db.models import User
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and Z, the format RealWorld clients check."""
+    if moment.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def user(u: User, token: str) -> dict[str, Any]:
+    return {
+        "user": {
+            "email": u.email,
+            "token": token,
+            "username": u.username,
+            "bio": u.bio,
+            "image": u.image,
+        }
+    }
+
+
+def profile(row: Any, *, following: bool | None = None) -> dict[str, Any]:
+    """A Profile from anything with username, bio and image (a User or a query row)."""
+    return {
+        "username": row.username,
+        "bio": row.bio,
+        "image": row.image,
+        "following": bool(row.following if following is None else following),
+    }
+
+
+def article(row: Any, tags: list[str]) -> dict[str, Any]:
+    """An article card; the body is included when the row has one."""
+    shaped = {
+        "slug": row.slug,
+        "title": row.title,
+        "description": row.description,
+        "tagList": tags,
+        "createdAt": timestamp(row.created_at),
+        "updatedAt": timestamp(row.updated_at),
+        "favorited": bool(row.favorited),
+        "favoritesCount": int(row.favorites_count),
+        "author": profile(row),
+    }
+    if "body" in row._fields:
+        shaped["body"] = row.body
+    return shaped
+
+
+def comment(row: Any, *, author: Any = None, following: bool | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "createdAt": timestamp(row.created_at),
+        "updatedAt": timestamp(row.updated_at),
+        "body": row.body,
+        "author": profile(author or row, following=following),
+    }

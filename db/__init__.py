@@ -1,0 +1,1 @@
+"""Data layer: models, sessions and the queries the API needs; it flushes, never commits."""

@@ -1,0 +1,53 @@
+"""Comments on articles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, false, select
+from sqlalchemy.orm import Session
+
+from db.errors import Forbidden, NotFound
+from db.models import Article, Comment, Follow, User
+
+
+def of_article(s: Session, article: Article, *, viewer_id: int | None) -> Sequence[Any]:
+    """All comments of the article with their authors, oldest first: one statement."""
+    following: ColumnElement[bool] = false()
+    if viewer_id is not None:
+        following = exists().where(
+            Follow.follower_id == viewer_id, Follow.followee_id == Comment.author_id
+        )
+    return s.execute(
+        select(
+            Comment.id,
+            Comment.body,
+            Comment.created_at,
+            Comment.updated_at,
+            User.username,
+            User.bio,
+            User.image,
+            following.label("following"),
+        )
+        .join(User, User.id == Comment.author_id)
+        .where(Comment.article_id == article.id)
+        .order_by(Comment.created_at, Comment.id)
+    ).all()
+
+
+def create(s: Session, article: Article, *, author_id: int, body: str) -> Comment:
+    comment = Comment(article_id=article.id, author_id=author_id, body=body)
+    s.add(comment)
+    s.flush()
+    return comment
+
+
+def delete_owned(s: Session, article: Article, comment_id: int, *, user_id: int) -> None:
+    comment = s.get(Comment, comment_id)
+    if comment is None or comment.article_id != article.id:
+        raise NotFound({"comment": ["not found"]}, "There is no such comment on this article.")
+    if comment.author_id != user_id:
+        raise Forbidden({"comment": ["is not yours"]}, "Only its author may delete a comment.")
+    s.delete(comment)
+    s.flush()

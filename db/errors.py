@@ -1,0 +1,48 @@
+"""Domain errors: raised by the data layer and the API alike, turned into HTTP in api/errors.py."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+FieldErrors = dict[str, list[str]]
+
+
+class DomainError(Exception):
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, errors: FieldErrors, detail: str | None = None) -> None:
+        self.errors = errors
+        self.detail = detail or "; ".join(
+            f"{field}: {', '.join(messages)}" for field, messages in errors.items()
+        )
+        super().__init__(self.detail)
+
+    @classmethod
+    def on(cls, field: str, message: str, detail: str | None = None) -> Self:
+        return cls({field: [message]}, detail)
+
+
+class BadRequest(DomainError):
+    status_code = 400
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+class Invalid(DomainError):
+    """A well-formed request that breaks a rule: 422, as RealWorld clients expect."""
+
+    status_code = 422

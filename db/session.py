@@ -1,0 +1,58 @@
+"""Engines and the one-session-per-request rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine with the same transactional behaviour on SQLite and PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        # requests run in worker threads; SQLAlchemy's pool hands a connection to one at a time
+        connect_args={"check_same_thread": False, "timeout": 15},
+    )
+    _sqlite_recipe(engine)
+    return engine
+
+
+def _sqlite_recipe(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; this is SQLAlchemy's documented fix
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_sessionmaker(bind: Any, **options: Any) -> sessionmaker[Session]:
+    return sessionmaker(bind=bind, expire_on_commit=False, **options)
+
+
+def session() -> Session:
+    """The request's session, opened on first use."""
+    if "db" not in g:
+        g.db = current_app.extensions["sessionmaker"]()
+    db: Session = g.db
+    return db
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    if (s := g.pop("db", None)) is not None:
+        s.close()  # anything not committed is rolled back

@@ -1,0 +1,105 @@
+"""Users and follows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.errors import Invalid, NotFound
+from db.models import Follow, User
+from db.util import insert_ignore
+
+TAKEN = "has already been taken"
+
+
+def get(s: Session, user_id: int) -> User | None:
+    return s.get(User, user_id)
+
+
+def by_email(s: Session, email: str) -> User | None:
+    return s.scalar(select(User).where(User.email == email.lower()))
+
+
+def by_username(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound.on("profile", "not found", "There is no user with that username.")
+    return user
+
+
+def create(s: Session, *, username: str, email: str, password_hash: str) -> User:
+    user = User(username=username, email=email.lower(), password_hash=password_hash)
+    _refuse_taken(s, user, username=username, email=user.email)
+    s.add(user)
+    _flush_unique(s)
+    return user
+
+
+def update(s: Session, user: User, changes: Mapping[str, Any]) -> User:
+    """Apply the given columns; email and username must stay unique."""
+    if "email" in changes:
+        changes = {**changes, "email": changes["email"].lower()}
+    _refuse_taken(s, user, username=changes.get("username"), email=changes.get("email"))
+    for column, value in changes.items():
+        setattr(user, column, value)
+    _flush_unique(s)
+    return user
+
+
+def _refuse_taken(s: Session, user: User, *, username: str | None, email: str | None) -> None:
+    clauses = []
+    if username is not None and username != user.username:
+        clauses.append(User.username == username)
+    if email is not None and email != user.email:
+        clauses.append(User.email == email)
+    if not clauses:
+        return
+    rows = s.execute(select(User.username, User.email).where(or_(*clauses))).all()
+    errors = {}
+    if any(r.username == username for r in rows):
+        errors["username"] = [TAKEN]
+    if any(r.email == email for r in rows):
+        errors["email"] = [TAKEN]
+    if errors:
+        raise Invalid(errors)
+
+
+def _flush_unique(s: Session) -> None:
+    # a concurrent request may take the name between the check above and this flush
+    try:
+        with s.begin_nested():
+            s.flush()
+    except IntegrityError:
+        raise Invalid({"username": [TAKEN]}, "That username or email was just taken.") from None
+
+
+def is_following(s: Session, follower_id: int | None, followee_id: int) -> bool:
+    if follower_id is None:
+        return False
+    return bool(
+        s.scalar(
+            select(
+                exists().where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+            )
+        )
+    )
+
+
+def follow(s: Session, follower_id: int, followee: User) -> None:
+    if follower_id == followee.id:
+        raise Invalid.on("profile", "cannot follow yourself")
+    insert_ignore(s, Follow, [{"follower_id": follower_id, "followee_id": followee.id}])
+
+
+def unfollow(s: Session, follower_id: int, followee: User) -> None:
+    s.execute(
+        delete(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee.id)
+    )
+
+
+def count(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(User)) or 0
