@@ -119,17 +119,15 @@ def field_errors(errors: Iterable[ValidationError], *, root: str) -> FieldErrors
     """Group failures by field: the innermost property name on the error's path."""
     grouped: FieldErrors = {}
     for error in errors:
+        names = [p for p in error.absolute_path if isinstance(p, str)]
         if error.validator == "required":
             required, given = cast(list[str], error.validator_value), cast(Any, error.instance)
-            missing = [p for p in required if p not in given]
-            for name in missing:
-                grouped.setdefault(name, []).append("can't be blank")
-            continue
-        names = [p for p in error.absolute_path if isinstance(p, str)]
-        field = names[-1] if names else root
-        text = message(error)
-        if text not in grouped.setdefault(field, []):
-            grouped[field].append(text)
+            found = [(name, "can't be blank") for name in required if name not in given]
+        else:
+            found = [(names[-1] if names else root, message(error))]
+        for field, text in found:
+            if text not in grouped.setdefault(field, []):
+                grouped[field].append(text)
     return grouped
 
 

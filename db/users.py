@@ -32,8 +32,8 @@ def by_username(s: Session, username: str) -> User:
 
 
 def create(s: Session, *, username: str, email: str, password_hash: str) -> User:
+    _refuse_taken(s, username=username, email=email.lower())
     user = User(username=username, email=email.lower(), password_hash=password_hash)
-    _refuse_taken(s, user, username=username, email=user.email)
     s.add(user)
     _flush_unique(s)
     return user
@@ -43,22 +43,29 @@ def update(s: Session, user: User, changes: Mapping[str, Any]) -> User:
     """Apply the given columns; email and username must stay unique."""
     if "email" in changes:
         changes = {**changes, "email": changes["email"].lower()}
-    _refuse_taken(s, user, username=changes.get("username"), email=changes.get("email"))
+    _refuse_taken(
+        s, username=changes.get("username"), email=changes.get("email"), other_than=user.id
+    )
     for column, value in changes.items():
         setattr(user, column, value)
     _flush_unique(s)
     return user
 
 
-def _refuse_taken(s: Session, user: User, *, username: str | None, email: str | None) -> None:
+def _refuse_taken(
+    s: Session, *, username: str | None, email: str | None, other_than: int | None = None
+) -> None:
     clauses = []
-    if username is not None and username != user.username:
+    if username is not None:
         clauses.append(User.username == username)
-    if email is not None and email != user.email:
+    if email is not None:
         clauses.append(User.email == email)
     if not clauses:
         return
-    rows = s.execute(select(User.username, User.email).where(or_(*clauses))).all()
+    query = select(User.username, User.email).where(or_(*clauses))
+    if other_than is not None:
+        query = query.where(User.id != other_than)
+    rows = s.execute(query).all()
     errors = {}
     if any(r.username == username for r in rows):
         errors["username"] = [TAKEN]

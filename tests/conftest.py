@@ -1,0 +1,118 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each in its own transaction.
+
+PostgreSQL comes from TEST_POSTGRES_URL (default: the local server's `test` database, used only
+to create a throwaway database per run). Where none answers, the PostgreSQL half is skipped
+with the reason, unless REQUIRE_POSTGRES=1 (as in CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from app import create_app
+from db import migrate
+from db.session import make_engine
+from settings import Settings
+from tests.helpers import Api
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+SECRET = "test-secret-" + "x" * 40
+
+
+def _fresh_postgres() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server, dropped afterwards."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"conduit_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as e:
+        admin.dispose()
+        reason = f"PostgreSQL at {POSTGRES_URL} is not reachable: {str(e).splitlines()[0]}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    yield from _fresh_postgres()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database: Alembic is the only way a schema is created, here too."""
+    eng = make_engine(database_url)
+    with eng.begin() as conn:
+        migrate.upgrade(conn)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """Every test runs inside a transaction that is rolled back."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn  # the app's commits become savepoint releases
+        outer.rollback()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        secret_key=SECRET,
+        argon2_profile="cheapest",
+        validate_responses=True,  # every response of the suite is checked against the spec
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, connection: Connection) -> Any:
+    return create_app(settings, bind=connection)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    with app.test_client() as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: Any) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def spec_path() -> Path:
+    return Path(__file__).parent.parent / "openapi" / "api.yaml"
