@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,8 +110,3 @@ def client(app: Any) -> Iterator[Any]:
 @pytest.fixture
 def api(client: Any) -> Api:
     return Api(client)
-
-
-@pytest.fixture
-def spec_path() -> Path:
-    return Path(__file__).parent.parent / "openapi" / "api.yaml"

@@ -1,0 +1,130 @@
+"""Alembic creates the schema; the models and the newest migration never disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, insert, inspect
+from sqlalchemy.exc import IntegrityError
+
+from db import migrate
+from db.models import Article, Base, Comment, Favorite, Follow, Tag, User, utcnow
+
+
+def test_models_and_migrations_agree(connection: Connection) -> None:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    assert compare_metadata(context, Base.metadata) == []
+
+
+def test_downgrade_to_nothing_and_back(connection: Connection) -> None:
+    migrate.downgrade(connection, "base")
+    assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+    migrate.upgrade(connection)
+    assert set(Base.metadata.tables) <= set(inspect(connection).get_table_names())
+
+
+def _indexed_prefixes(connection: Connection, table: str) -> set[tuple[str, ...]]:
+    """Column lists usable by an index: every index, unique constraint and the primary key."""
+    insp = inspect(connection)
+    found = [tuple(str(c) for c in i["column_names"]) for i in insp.get_indexes(table)]
+    found += [tuple(u["column_names"]) for u in insp.get_unique_constraints(table)]
+    found.append(tuple(insp.get_pk_constraint(table)["constrained_columns"]))
+    return {cols[:n] for cols in found for n in range(1, len(cols) + 1)}
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("articles", ("created_at", "id")),  # the global list, newest first
+        ("articles", ("author_id", "created_at", "id")),  # author filter, feed
+        ("articles", ("slug",)),
+        ("article_tags", ("tag_id", "article_id")),  # tag filter
+        ("article_tags", ("article_id",)),  # tags of a page of articles
+        ("tags", ("name",)),
+        ("favorites", ("user_id", "article_id")),  # favorited filter
+        ("favorites", ("article_id",)),  # favourite counts
+        ("follows", ("follower_id", "followee_id")),  # feed, following flags
+        ("follows", ("followee_id",)),
+        ("comments", ("article_id", "created_at", "id")),  # comments, oldest first
+        ("users", ("username",)),
+        ("users", ("email",)),
+    ],
+)
+def test_every_filter_join_and_sort_has_an_index(
+    connection: Connection, table: str, columns: tuple[str, ...]
+) -> None:
+    assert columns in _indexed_prefixes(connection, table)
+
+
+def _user(connection: Connection, name: str) -> int:
+    now = utcnow()
+    row = {"username": name, "email": f"{name}@example.com", "password_hash": "x"}
+    result = connection.execute(
+        insert(User).values(**row, created_at=now, updated_at=now).returning(User.id)
+    )
+    return int(result.scalar_one())
+
+
+def _article(connection: Connection, author: int, slug: str) -> int:
+    now = utcnow()
+    values = {"slug": slug, "title": slug, "description": "d", "body": "b", "author_id": author}
+    result = connection.execute(
+        insert(Article).values(**values, created_at=now, updated_at=now).returning(Article.id)
+    )
+    return int(result.scalar_one())
+
+
+def _refused(connection: Connection, statement: Any) -> bool:
+    try:
+        with connection.begin_nested():
+            connection.execute(statement)
+    except IntegrityError:
+        return True
+    return False
+
+
+def test_unique_constraints(connection: Connection) -> None:
+    jake, anna = _user(connection, "jake"), _user(connection, "anna")
+    article = _article(connection, jake, "a-slug")
+    now = utcnow()
+    dup_user = insert(User).values(
+        username="jake", email="other@example.com", password_hash="x", created_at=now,
+        updated_at=now,
+    )  # fmt: skip
+    dup_email = insert(User).values(
+        username="other", email="jake@example.com", password_hash="x", created_at=now,
+        updated_at=now,
+    )  # fmt: skip
+    assert _refused(connection, dup_user)
+    assert _refused(connection, dup_email)
+    assert _refused(
+        connection,
+        insert(Article).values(
+            slug="a-slug", title="t", description="d", body="b", author_id=anna, created_at=now,
+            updated_at=now,
+        ),
+    )  # fmt: skip
+    connection.execute(insert(Follow).values(follower_id=jake, followee_id=anna))
+    assert _refused(connection, insert(Follow).values(follower_id=jake, followee_id=anna))
+    connection.execute(insert(Favorite).values(article_id=article, user_id=anna))
+    assert _refused(connection, insert(Favorite).values(article_id=article, user_id=anna))
+    connection.execute(insert(Tag).values(name="dragons"))
+    assert _refused(connection, insert(Tag).values(name="dragons"))
+
+
+def test_foreign_keys_are_enforced(connection: Connection) -> None:
+    jake = _user(connection, "jake")
+    now = utcnow()
+    orphan = insert(Comment).values(
+        body="hi", article_id=999_999, author_id=jake, created_at=now, updated_at=now
+    )
+    assert _refused(connection, orphan)
+    assert _refused(connection, insert(Follow).values(follower_id=jake, followee_id=999_999))
+
+
+def test_following_yourself_is_refused_by_the_database(connection: Connection) -> None:
+    jake = _user(connection, "jake")
+    assert _refused(connection, insert(Follow).values(follower_id=jake, followee_id=jake))

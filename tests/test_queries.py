@@ -1,0 +1,101 @@
+"""No N+1: list endpoints run a fixed number of SQL statements, whatever the page size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from tests.helpers import Account, Api
+
+# bookkeeping of the test's own transaction, not queries of the app
+_IGNORED = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_IGNORED):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def world(api: Api) -> tuple[Account, str]:
+    """A reader following two authors with 12 tagged, favourited, commented articles."""
+    reader, anna, bob = api.register("reader"), api.register("anna"), api.register("bob")
+    api.follow(reader, anna)
+    api.follow(reader, bob)
+    slug = ""
+    for i in range(12):
+        author = anna if i % 2 else bob
+        slug = api.article(author, tagList=["dragons", f"tag{i % 4}"])["slug"]
+        api.favorite(reader, slug)
+        api.comment(author if i % 3 else reader, slug, f"comment {i}")
+    for i in range(14):
+        api.comment(anna, slug, f"more {i}")
+    return reader, slug
+
+
+def statements_for(engine: Engine, request: Callable[[], Any]) -> int:
+    with counting(engine) as statements:
+        response = request()
+    assert response.status_code == 200, response.text
+    return len(statements)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/articles",
+        "/api/articles?tag=dragons",
+        "/api/articles?author=anna",
+        "/api/articles?favorited=reader",
+        "/api/articles/feed",
+    ],
+)
+def test_article_lists_run_a_fixed_number_of_statements(
+    api: Api, engine: Engine, world: tuple[Account, str], path: str
+) -> None:
+    reader, _ = world
+    sep = "&" if "?" in path else "?"
+    small = statements_for(
+        engine, lambda: api.client.get(f"{path}{sep}limit=1", headers=reader.headers)
+    )
+    large = statements_for(
+        engine, lambda: api.client.get(f"{path}{sep}limit=5", headers=reader.headers)
+    )
+    assert small == large
+    assert large <= 3  # the page, the tags of its articles, the total
+
+
+def test_comment_list_runs_a_fixed_number_of_statements(
+    api: Api, engine: Engine, world: tuple[Account, str]
+) -> None:
+    reader, busy = world
+    quiet = api.article(api.register("quiet"))["slug"]
+    api.comment(reader, quiet)
+    one = statements_for(
+        engine, lambda: api.client.get(f"/api/articles/{quiet}/comments", headers=reader.headers)
+    )
+    many = statements_for(
+        engine, lambda: api.client.get(f"/api/articles/{busy}/comments", headers=reader.headers)
+    )
+    assert len(api.client.get(f"/api/articles/{busy}/comments").json()["comments"]) == 15
+    assert one == many
+    assert many <= 2  # the article, its comments with their authors
+
+
+def test_counting_sees_the_app_queries(api: Api, engine: Engine) -> None:
+    """The counter itself works: a request that reads the database is seen doing so."""
+    assert statements_for(engine, lambda: api.client.get("/api/tags")) == 1
