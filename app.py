@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import connexion
+import yaml
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from flask import Response
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.auth import Passwords, Tokens
-from api.context import Services, refuse_bad_optional_credentials
-from api.middleware import BodyLimitMiddleware, ServicesMiddleware
+from api.context import Services, authenticate, require_operation
+from api.middleware import BodyLimitMiddleware, ProblemCORSMiddleware, ServicesMiddleware
 from db.errors import DomainError
 from db.session import close_session, make_engine, make_sessionmaker
 from settings import Settings
@@ -48,13 +48,13 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
     """Handlers return a body, or (body, status); this makes the JSON response.
 
     Connexion cannot choose between the success and the problem media types an operation
-    declares, so the response is built here, in one place, with its content type. Optional
-    credentials are checked here too, because it runs for every operation and only for them.
+    declares, so the response is built here, in one place, with its content type. The caller
+    is settled here too, because this runs for every operation and only for them.
     """
 
     @functools.wraps(handler)  # Connexion reads the handler's parameters through this
     def reply(*args: Any, **kwargs: Any) -> Response:
-        refuse_bad_optional_credentials()
+        authenticate()
         result = handler(*args, **kwargs)
         body, status = result if isinstance(result, tuple) else (result, 200)
         if body is None:
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         ),
     )
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.add_middleware(
         BodyLimitMiddleware, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes
     )
+    spec = yaml.safe_load(SPEC.read_text())
+    app.add_error_handler(405, errors.method_not_allowed(spec["paths"], spec["servers"][0]["url"]))
     app.add_error_handler(DomainError, errors.domain_error)
     app.add_error_handler(connexion.ProblemException, errors.http_error)
     app.add_error_handler(HTTPException, errors.http_error)
@@ -123,5 +125,6 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     flask_app = app.app
     flask_app.extensions["conduit"] = services
     flask_app.extensions["sessionmaker"] = maker
+    flask_app.before_request(require_operation)
     flask_app.teardown_appcontext(close_session)
     return app

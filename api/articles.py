@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import render
-from api.context import caller, viewer_id
+from api.context import current_user, viewer_id
 from db import articles
 from db.articles import Filters
 from db.session import session
@@ -19,14 +19,13 @@ def list_articles(
     tag: str | None = None,
     author: str | None = None,
     favorited: str | None = None,
-    user: str | None = None,
 ) -> dict[str, Any]:
     filters = Filters(tag=tag, author=author, favorited=favorited)
-    return _page(filters, viewer=viewer_id(user), limit=limit, offset=offset)
+    return _page(filters, viewer=viewer_id(), limit=limit, offset=offset)
 
 
-def list_feed(limit: int, offset: int, user: str) -> dict[str, Any]:
-    me = int(user)
+def list_feed(limit: int, offset: int) -> dict[str, Any]:
+    me = current_user().id
     return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
 
 
@@ -38,16 +37,16 @@ def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> d
     return {"articles": cards, "articlesCount": total}
 
 
-def get_article(slug: str, user: str | None = None) -> dict[str, Any]:
-    return shown(session(), slug, viewer_id(user))
+def get_article(slug: str) -> dict[str, Any]:
+    return shown(session(), slug, viewer_id())
 
 
-def create_article(body: dict[str, Any], user: str) -> tuple[dict[str, Any], int]:
+def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     s = session()
     fields = body["article"]
     article = articles.create(
         s,
-        author_id=caller(s, user).id,
+        author_id=current_user().id,
         title=fields["title"].strip(),
         description=fields["description"].strip(),
         body=fields["body"],
@@ -57,9 +56,9 @@ def create_article(body: dict[str, Any], user: str) -> tuple[dict[str, Any], int
     return shown(s, article.slug, article.author_id), 201
 
 
-def update_article(slug: str, body: dict[str, Any], user: str) -> dict[str, Any]:
-    s = session()
-    article = articles.owned_by(s, slug, int(user))
+def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
+    s, me = session(), current_user()
+    article = articles.owned_by(s, slug, me.id)
     fields = body["article"]
     changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
     for k in ("title", "description"):
@@ -67,12 +66,12 @@ def update_article(slug: str, body: dict[str, Any], user: str) -> dict[str, Any]
             changes[k] = changes[k].strip()
     articles.update(s, article, changes)
     s.commit()
-    return shown(s, article.slug, int(user))
+    return shown(s, article.slug, me.id)
 
 
-def delete_article(slug: str, user: str) -> tuple[None, int]:
+def delete_article(slug: str) -> tuple[None, int]:
     s = session()
-    articles.delete_article(s, articles.owned_by(s, slug, int(user)))
+    articles.delete_article(s, articles.owned_by(s, slug, current_user().id))
     s.commit()
     return None, 204
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connexion.context import context as connexion_context
-from flask import current_app, request
+from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Passwords, Tokens
 from db import users
-from db.errors import Unauthorized
+from db.errors import NotFound, Unauthorized
 from db.models import User
+from db.session import session
 from settings import Settings
 
 
@@ -30,26 +31,43 @@ def services() -> Services:
     return found
 
 
-def caller(s: Session, user: str) -> User:
-    """The authenticated user's row; a token outliving its user is refused."""
-    found = users.get(s, int(user))
-    if found is None:
-        raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
-    return found
+def require_operation() -> None:
+    """Flask routes some paths Connexion's router does not (control characters, say); without
+    Connexion's operation context such a request has no handler to run, so it is a 404."""
+    try:
+        connexion_context.get("user")
+    except RuntimeError:
+        raise NotFound.on("resource", "not found", "No operation matches this path.") from None
 
 
-def viewer_id(user: str | None) -> int | None:
-    return int(user) if user else None
+def authenticate() -> None:
+    """Who is calling, settled once per operation before its handler runs.
 
-
-def refuse_bad_optional_credentials() -> None:
-    """On optional-auth operations Connexion treats a bad token as anonymous; we refuse it.
-
-    Connexion marks the anonymous alternative with empty token info; a request that got there
-    while carrying credentials had them rejected, so they are checked again for the reason.
+    A token that verifies still has to belong to an existing user. On optional-auth operations
+    Connexion treats a bad token as anonymous; a request that reached the anonymous alternative
+    while carrying credentials had them rejected, so they are checked again here for the reason.
     """
+    g.user = None
     token_info = connexion_context.get("token_info")
     header = request.headers.get("Authorization")
     if token_info == {} and header is not None:
         services().tokens.from_header(header)
         raise Unauthorized.on("token", "is invalid")  # pragma: no cover - from_header raised
+    subject = connexion_context.get("user")
+    if subject is not None:
+        g.user = users.get(session(), int(subject))
+        if g.user is None:
+            raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
+
+
+def current_user() -> User:
+    """The caller, on an operation that requires authentication."""
+    user: User | None = g.user
+    if user is None:  # pragma: no cover - Connexion refuses such requests before the handler
+        raise Unauthorized.on("token", "is missing")
+    return user
+
+
+def viewer_id() -> int | None:
+    """The caller's id on an optional-auth operation, None when anonymous."""
+    return g.user.id if g.user is not None else None

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Iterable
+import re
+from collections.abc import AsyncGenerator, Callable, Iterable
 from http import HTTPStatus
 from typing import Any, cast
 
+import jsonschema_rs
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator, ValidationError
+from jsonschema import FormatChecker, ValidationError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.types import Scope
+from starlette.types import Message, Receive, Scope
 
 from db.errors import BadRequest, DomainError, FieldErrors, Invalid
 
@@ -35,6 +38,7 @@ _DEFAULT_FIELD = {
     415: "body",
 }
 _WWW_AUTHENTICATE = 'Bearer realm="conduit", Token realm="conduit"'
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
@@ -72,6 +76,26 @@ def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     return problem(status, {_DEFAULT_FIELD.get(status, "request"): [message]}, detail)
 
 
+def method_not_allowed(
+    paths: dict[str, Any], base_path: str
+) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:
+    """405 with an `Allow` header listing what the spec declares for the path (RFC 9110)."""
+    routes = [
+        (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base_path + path)) + "$"),
+         ", ".join(m.upper() for m in item if m in _METHODS))
+        for path, item in paths.items()
+    ]  # fmt: skip
+
+    def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        response = http_error(request, exc)
+        allowed = next((a for pattern, a in routes if pattern.match(request.url.path)), None)
+        if allowed:
+            response.headers["Allow"] = allowed
+        return response
+
+    return handler
+
+
 def server_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unhandled error", exc_info=exc)
     return problem(500, {"server": ["internal error"]}, "The server failed; try again later.")
@@ -87,6 +111,11 @@ def _short(status: int, detail: str) -> str:
 
 # --- validators ------------------------------------------------------------------------------
 
+# jsonschema's own "email" check only looks for an "@"; this one follows RFC 5321/5322
+_EMAIL = jsonschema_rs.Draft202012Validator({"format": "email"}, validate_formats=True)
+FORMATS = FormatChecker()
+FORMATS.checks("email")(lambda value: not isinstance(value, str) or _EMAIL.is_valid(value))
+
 _ARTICLE = {"object": "an object", "array": "an array", "integer": "an integer"}
 
 
@@ -101,7 +130,8 @@ def message(error: ValidationError) -> str:
     if kind == "maxLength":
         return f"is too long (maximum is {limit} characters)"
     if kind == "pattern":
-        return "can't be blank" if limit == r"\S" else "is invalid"
+        blank = isinstance(error.instance, str) and not error.instance.strip()
+        return "can't be blank" if blank else "is invalid"
     if kind == "format":
         return f"is not a valid {limit}"
     if kind == "minimum":
@@ -134,6 +164,40 @@ def field_errors(errors: Iterable[ValidationError], *, root: str) -> FieldErrors
 class BodyValidator(JSONRequestBodyValidator):
     """JSON bodies: malformed is 400, breaking the schema is 422 with every bad field."""
 
+    @property
+    def _validator(self) -> Draft4RequestValidator:
+        return Draft4RequestValidator(self._schema, format_checker=FORMATS)
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        """Connexion's version takes a body without Content-Length (chunked) for a missing one."""
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if length is not None and not length.strip().isdigit():
+            raise BadRequest.on("body", "has an invalid length", "Content-Length is not a number.")
+        if not chunked and not int(length or 0):
+            raise Invalid.on("body", "can't be blank", "The request needs a JSON body.")
+        messages: list[Message] = []
+
+        async def stream() -> AsyncGenerator[bytes, None]:
+            more_body = True
+            while more_body:
+                message = await receive()
+                messages.append(message)
+                more_body = message.get("more_body", False)
+                yield message.get("body", b"")
+
+        self._validate(await self._parse(stream(), scope=scope))
+        # the body is read whole now: tell the WSGI side its length, which chunked bodies lack
+        scope = {
+            **scope,
+            "headers": [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"],
+        }
+        MutableHeaders(scope=scope)["content-length"] = str(
+            sum(len(m.get("body", b"")) for m in messages)
+        )
+        return self._insert_messages(receive, messages=messages), scope
+
     async def _parse(
         self,
         stream: AsyncGenerator[bytes, None],
@@ -143,12 +207,15 @@ class BodyValidator(JSONRequestBodyValidator):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode(self._encoding))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            body = json.loads(raw.decode(self._encoding))
+            # escapes of lone surrogates ("\ud800") parse, but no database can store them
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (UnicodeError, ValueError, RecursionError):
             # ValueError covers malformed JSON and integers too long to convert
             raise BadRequest.on(
-                "body", "is not valid JSON", "The request body is not valid JSON."
+                "body", "is not valid JSON", "The request body is not valid UTF-8 JSON."
             ) from None
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:
@@ -178,7 +245,7 @@ class ParamValidator(ParameterValidator):
                         errors[name] = ["can't be blank"]
                     continue
                 validator = Draft4RequestValidator(
-                    param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER
+                    param.get("schema", param), format_checker=FORMATS
                 )
                 failures = list(validator.iter_errors(value))
                 if failures:

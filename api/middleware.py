@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.errors import PayloadTooLarge
@@ -52,4 +55,27 @@ class BodyLimitMiddleware:
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge.on(
             "body", "is too large", f"The request body is larger than {self.max_bytes} bytes."
+        )
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with refused preflights answered in JSON like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        detail = bytes(response.body).decode()
+        problem = {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": response.status_code,
+            "detail": detail + ".",
+            "errors": {"cors": [detail.removeprefix("Disallowed CORS ") + " not allowed"]},
+        }
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(
+            json.dumps(problem),
+            status_code=response.status_code,
+            headers={**headers, "content-type": "application/problem+json"},
         )

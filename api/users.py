@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import caller, services
+from api.context import current_user, services
 from db import users
 from db.errors import Unauthorized
 from db.session import session
@@ -38,14 +38,13 @@ def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return render.user(user, svc.tokens.issue(user.id)), 201
 
 
-def get_current_user(user: str) -> dict[str, Any]:
-    me = caller(session(), user)
+def get_current_user() -> dict[str, Any]:
+    me = current_user()
     return render.user(me, services().tokens.issue(me.id))
 
 
-def update_current_user(body: dict[str, Any], user: str) -> dict[str, Any]:
-    s, svc = session(), services()
-    me = caller(s, user)
+def update_current_user(body: dict[str, Any]) -> dict[str, Any]:
+    s, svc, me = session(), services(), current_user()
     fields = body["user"]
     changes = {k: fields[k] for k in ("email", "username") if k in fields}
     # an empty string clears bio and image like null: what settings forms send
