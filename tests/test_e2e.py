@@ -16,18 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _fresh_postgres
-
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own: the server commits for real."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'e2e.db'}"
-    else:
-        yield from _fresh_postgres()
 
 
 def _free_port() -> int:

@@ -1,0 +1,73 @@
+"""The demo dataset: bulk-inserted through the db layer, then served by the API as it should be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from app import create_app
+from db import migrate
+from db.seed import Shape, parse, seed
+from db.session import make_engine
+from settings import Settings
+from tests.conftest import SECRET
+
+SHAPE = Shape(users=6, follows=2, articles=30, favorites=40, comments=25, body_chars=300)
+
+
+@pytest.fixture
+def empty_engine(fresh_database: str) -> Iterator[Engine]:
+    engine = make_engine(fresh_database)
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+    yield engine
+    engine.dispose()
+
+
+def test_seeded_data_is_what_the_shape_says(empty_engine: Engine) -> None:
+    counts = seed(empty_engine, SHAPE, progress=False)
+    assert counts == {"users": 6, "follows": 12, "articles": 30, "favorites": 40, "comments": 25}
+    settings = Settings(
+        environment="test",
+        database_url=str(empty_engine.url),
+        secret_key=SECRET,
+        argon2_profile="cheapest",
+        validate_responses=True,
+    )
+    with create_app(settings, bind=empty_engine).test_client() as client:
+        listed = client.get("/api/articles?limit=100").json()
+        assert listed["articlesCount"] == 30
+        stamps = [a["createdAt"] for a in listed["articles"]]
+        assert stamps == sorted(stamps, reverse=True)
+        assert all(len(a["tagList"]) == 3 for a in listed["articles"])
+        assert sum(a["favoritesCount"] for a in listed["articles"]) == 40
+        assert len(client.get("/api/tags").json()["tags"]) <= 30
+        # the seeded users can log in with the documented passwords
+        login = {"user": {"email": "user03@example.com", "password": "password-03"}}
+        token = client.post("/api/users/login", json=login).json()["user"]["token"]
+        feed = client.get("/api/articles/feed", headers={"Authorization": f"Token {token}"})
+        assert feed.status_code == 200
+        assert 0 < feed.json()["articlesCount"] < 30
+
+
+def test_seed_refuses_a_database_with_users(empty_engine: Engine) -> None:
+    seed(
+        empty_engine, Shape(users=2, follows=1, articles=1, favorites=1, comments=1), progress=False
+    )
+    with pytest.raises(SystemExit, match="already has users"):
+        seed(empty_engine, SHAPE, progress=False)
+
+
+def test_options_scale_the_shape() -> None:
+    shape = parse(["--users", "10", "--articles", "100", "--scale", "3", "--follows", "50"])
+    assert (shape.users, shape.articles, shape.favorites, shape.comments) == (10, 300, 9000, 6000)
+    assert shape.follows == 9  # never more than the other users
+
+
+def test_bad_options_are_refused(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        parse(["--users", "1"])
+    assert "at least 2 users" in capsys.readouterr().err
