@@ -5,15 +5,21 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run serve test lint types unit migrate seed bench clean
+.PHONY: run serve test lint types migrate seed clean install install-dev
 
+# what the service needs to run, and on top of it what the tests and checks need
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 ## make run: migrate and serve on SQLite (or $DATABASE_URL) with Swagger UI, for development
 run: install
@@ -32,11 +38,11 @@ seed: install
 	$(PY) -m cli migrate
 	$(PY) -m cli seed $(SEED_ARGS)
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-types: install
+types: install-dev
 	$(VENV)/bin/mypy
 
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
