@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,10 @@ from app import create_app
 from db import migrate
 from db.session import make_engine
 from settings import Settings
-from tests.helpers import Api
+from tests.helpers import Api, app_settings
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-SECRET = "test-secret-" + "x" * 40
 
 
 def _fresh_postgres() -> Iterator[str]:
@@ -51,6 +51,25 @@ def _fresh_postgres() -> Iterator[str]:
         admin.dispose()
 
 
+def fresh_database_url(kind: str, directory: Path, name: str) -> Iterator[str]:
+    """A new, empty database of the kind ("sqlite" or "postgresql"); a SQLite one is the file
+    `name` in `directory`."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / name}"
+    else:
+        yield from _fresh_postgres()
+
+
+@contextmanager
+def migrated_engine(url: str) -> Iterator[Engine]:
+    """An engine on the database, migrated: Alembic is the only way a schema is created."""
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        migrate.upgrade(conn)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -70,20 +89,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of a test's own, for tests whose data must really be committed."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-    else:
-        yield from _fresh_postgres()
+    yield from fresh_database_url(request.param, tmp_path, "fresh.db")
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     """A migrated database: Alembic is the only way a schema is created, here too."""
-    eng = make_engine(database_url)
-    with eng.begin() as conn:
-        migrate.upgrade(conn)
-    yield eng
-    eng.dispose()
+    with migrated_engine(database_url) as eng:
+        yield eng
 
 
 @pytest.fixture
@@ -97,13 +110,7 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        environment="test",
-        database_url=database_url,
-        secret_key=SECRET,
-        argon2_profile="cheapest",
-        validate_responses=True,  # every response of the suite is checked against the spec
-    )
+    return app_settings(database_url)
 
 
 @pytest.fixture

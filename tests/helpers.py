@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from settings import Settings
+
+SECRET = "test-secret-" + "x" * 40
+OTHER_SECRET = "another-secret-" + "y" * 40
 _counter = itertools.count(1)
+
+
+def app_settings(database_url: str) -> Settings:
+    """The settings the tests run the app with: the test secret, cheap hashing, checked answers."""
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        secret_key=SECRET,
+        argon2_profile="cheapest",
+        validate_responses=True,  # every response of the suite is checked against the spec
+    )
+
+
+def authorization(token: str, scheme: str = "Token") -> dict[str, str]:
+    return {"Authorization": f"{scheme} {token}"}
 
 
 @dataclass
@@ -20,7 +40,7 @@ class Account:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Token {self.token}"}
+        return authorization(self.token)
 
 
 class Api:
@@ -88,5 +108,44 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
     return body
 
 
-def forge(claims: dict[str, Any], secret: str, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, secret, algorithm=algorithm)
+# --- tokens: the app's are HS256 with sub (the user id), iat, exp, iss and aud --------------
+
+
+def subject(account: Account) -> str:
+    """The `sub` claim of the account's token: its user id, as a string."""
+    payload: dict[str, Any] = jwt.decode(account.token, options={"verify_signature": False})
+    return str(payload["sub"])
+
+
+def claims(sub: str, /, *, lifetime: int = 3600, **changes: Any) -> dict[str, Any]:
+    """The claims the app puts in its tokens, valid for `lifetime` seconds from now;
+    `changes` replace or add claims, and a change to None drops that claim."""
+    now = int(time.time())
+    made: dict[str, Any] = {
+        "sub": sub,
+        "iat": now,
+        "exp": now + lifetime,
+        "iss": "conduit",
+        "aud": "conduit",
+        **changes,
+    }
+    return {k: v for k, v in made.items() if v is not None}
+
+
+def token(
+    sub: str,
+    /,
+    *,
+    secret: str = SECRET,
+    algorithm: str = "HS256",
+    lifetime: int = 3600,
+    **changes: Any,
+) -> str:
+    """A token made the way the app makes them (by default: HS256, the test secret)."""
+    return jwt.encode(claims(sub, lifetime=lifetime, **changes), secret, algorithm=algorithm)
+
+
+def expired_token(account: Account) -> str:
+    """A correctly signed token for the account whose lifetime ended an hour ago."""
+    now = int(time.time())
+    return token(subject(account), iat=now - 7200, exp=now - 3600)

@@ -6,11 +6,9 @@ import re
 import time
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.conftest import SECRET
-from tests.helpers import Account, Api, assert_problem, forge
+from tests.helpers import OTHER_SECRET, Account, Api, assert_problem, authorization, subject, token
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -29,34 +27,6 @@ ARTICLE_KEYS = {
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def user_id(account: Account) -> str:
-    claims: dict[str, Any] = jwt.decode(account.token, options={"verify_signature": False})
-    return str(claims["sub"])
-
-
-def claims_for(sub: str, *, lifetime: int = 3600, **overrides: Any) -> dict[str, Any]:
-    """The claims the app puts in its tokens: sub, iat, exp, iss and aud."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iat": now,
-        "exp": now + lifetime,
-        "iss": "conduit",
-        "aud": "conduit",
-    }
-    claims.update(overrides)
-    return claims
-
-
-def token_for(sub: str, *, lifetime: int = 3600, **overrides: Any) -> str:
-    """A token made the way the app makes them (HS256, the test secret)."""
-    return forge(claims_for(sub, lifetime=lifetime, **overrides), SECRET)
-
-
-def auth(token: str, scheme: str = "Token") -> dict[str, str]:
-    return {"Authorization": f"{scheme} {token}"}
 
 
 def listing(api: Api, query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -236,7 +206,7 @@ def test_get_article_is_personalised_with_a_token(api: Api) -> None:
     assert seen_by_bob["author"]["following"] is True
     assert seen_by_bob["favoritesCount"] == 1
 
-    seen_with_bearer = fetch(api, slug, auth(bob.token, "Bearer"))
+    seen_with_bearer = fetch(api, slug, authorization(bob.token, "Bearer"))
     assert seen_with_bearer["favorited"] is True
     assert seen_with_bearer["author"]["following"] is True
 
@@ -633,7 +603,8 @@ def test_feed_needs_a_token(api: Api) -> None:
     api.follow(alice, bob)
     api.article(bob)
     assert_problem(api.client.get("/api/articles/feed"), 401, "token")
-    assert_problem(api.client.get("/api/articles/feed", headers=auth("garbage")), 401, "token")
+    r = api.client.get("/api/articles/feed", headers=authorization("garbage"))
+    assert_problem(r, 401, "token")
 
 
 # --- timestamps ----------------------------------------------------------------------------
@@ -746,21 +717,27 @@ REQUIRED = [
 OPTIONAL = ["/api/articles", "/api/articles/{slug}"]
 
 
+def untouched_article(api: Api) -> tuple[Account, str]:
+    """Jake and the slug of his article, whose body ("Untouched") refused requests leave as is."""
+    jake = api.register("jake")
+    return jake, api.article(jake, title="Target", body="Untouched")["slug"]
+
+
 def bad_credentials(victim: Account) -> dict[str, dict[str, str]]:
     """Every kind of credentials that must be refused, keyed by what is wrong with them."""
-    sub = user_id(victim)
+    sub = subject(victim)
     return {
-        "garbage": auth("not-a-jwt"),
-        "garbage bearer": auth("not-a-jwt", "Bearer"),
-        "expired": auth(token_for(sub, lifetime=-60)),
-        "expired bearer": auth(token_for(sub, lifetime=-60), "Bearer"),
-        "wrong secret": auth(forge(claims_for(sub), "another-secret-" + "y" * 40)),
-        "wrong issuer": auth(token_for(sub, iss="someone-else")),
-        "wrong audience": auth(token_for(sub, aud="someone-else")),
-        "no expiry": auth(forge({k: v for k, v in claims_for(sub).items() if k != "exp"}, SECRET)),
-        "non-numeric subject": auth(token_for("jake")),
-        "other algorithm": auth(forge(claims_for(sub), SECRET, algorithm="HS384")),
-        "unknown scheme": auth(victim.token, "Basic"),
+        "garbage": authorization("not-a-jwt"),
+        "garbage bearer": authorization("not-a-jwt", "Bearer"),
+        "expired": authorization(token(sub, lifetime=-60)),
+        "expired bearer": authorization(token(sub, lifetime=-60), "Bearer"),
+        "wrong secret": authorization(token(sub, secret=OTHER_SECRET)),
+        "wrong issuer": authorization(token(sub, iss="someone-else")),
+        "wrong audience": authorization(token(sub, aud="someone-else")),
+        "no expiry": authorization(token(sub, exp=None)),
+        "non-numeric subject": authorization(token("jake")),
+        "other algorithm": authorization(token(sub, algorithm="HS384")),
+        "unknown scheme": authorization(victim.token, "Basic"),
         "scheme only": {"Authorization": "Token"},
         "token without scheme": {"Authorization": victim.token},
     }
@@ -769,20 +746,20 @@ def bad_credentials(victim: Account) -> dict[str, dict[str, str]]:
 def test_forged_tokens_match_the_apps_own(api: Api) -> None:
     """The forged tokens below differ from valid ones only in what the test names."""
     jake = api.register("jake")
-    good = token_for(user_id(jake))
-    r = api.client.get("/api/user", headers=auth(good))
+    good = token(subject(jake))
+    r = api.client.get("/api/user", headers=authorization(good))
     assert r.status_code == 200
     assert r.json()["user"]["username"] == "jake"
     assert feed(api, jake)["articlesCount"] == 0
-    assert api.client.get("/api/articles/feed", headers=auth(good, "Bearer")).status_code == 200
+    r = api.client.get("/api/articles/feed", headers=authorization(good, "Bearer"))
+    assert r.status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path", "payload"), REQUIRED)
 def test_required_auth_refuses_missing_and_bad_tokens(
     api: Api, method: str, path: str, payload: dict[str, Any] | None
 ) -> None:
-    jake = api.register("jake")
-    slug = api.article(jake, title="Target", body="Untouched")["slug"]
+    jake, slug = untouched_article(api)
     url = path.format(slug=slug)
     assert_problem(api.client.request(method, url, json=payload), 401, "token")
     for name, headers in bad_credentials(jake).items():
@@ -798,9 +775,8 @@ def test_required_auth_refuses_missing_and_bad_tokens(
 def test_valid_token_of_a_user_who_does_not_exist_is_401(
     api: Api, method: str, path: str, payload: dict[str, Any] | None
 ) -> None:
-    jake = api.register("jake")
-    slug = api.article(jake, title="Target", body="Untouched")["slug"]
-    ghost = auth(token_for(str(int(user_id(jake)) + 10_000)))
+    jake, slug = untouched_article(api)
+    ghost = authorization(token(str(int(subject(jake)) + 10_000)))
     r = api.client.request(method, path.format(slug=slug), json=payload, headers=ghost)
     assert_problem(r, 401, "token")
     assert fetch(api, slug)["body"] == "Untouched"

@@ -8,13 +8,21 @@ import time
 import warnings
 from typing import Any
 
-import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import Connection, text
 
-from settings import Settings
-from tests.helpers import Account, Api, assert_problem, forge
+from tests.helpers import (
+    OTHER_SECRET,
+    Account,
+    Api,
+    assert_problem,
+    authorization,
+    claims,
+    expired_token,
+    subject,
+    token,
+)
 
 OPTIONAL_AUTH_PATHS = [
     "/api/articles",
@@ -24,48 +32,18 @@ OPTIONAL_AUTH_PATHS = [
 ]
 
 
-def _sub(account: Account) -> str:
-    sub: str = jwt.decode(account.token, options={"verify_signature": False})["sub"]
-    return sub
-
-
-def _claims(settings: Settings, subject: str, /, **changes: Any) -> dict[str, Any]:
-    """Valid claims for `subject`; a change to None drops that claim."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": subject,
-        "iat": now,
-        "exp": now + 3600,
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    claims.update(changes)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
-def _token_header(token: str) -> dict[str, str]:
-    return {"Authorization": f"Token {token}"}
-
-
-def _expired(settings: Settings, account: Account) -> str:
-    now = int(time.time())
-    return forge(
-        _claims(settings, _sub(account), iat=now - 7200, exp=now - 3600), settings.secret_key
-    )
-
-
-def _forge_hs512(claims: dict[str, Any], secret: str) -> str:
+def _hs512_token(sub: str) -> str:
     """HS512 with the test secret, which PyJWT finds short for that algorithm (and says so)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-        return forge(claims, secret, "HS512")
+        return token(sub, algorithm="HS512")
 
 
-def _alg_none(claims: dict[str, Any]) -> str:
+def _alg_none(payload: dict[str, Any]) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
 
 
 def _refused(response: Any) -> dict[str, Any]:
@@ -120,9 +98,9 @@ def test_login_and_register_tokens_both_work(api: Api) -> None:
         "/api/users/login", json={"user": {"email": jake.email, "password": jake.password}}
     )
     assert r.status_code == 200
-    token = r.json()["user"]["token"]
-    for t in (token, jake.token):
-        me = api.client.get("/api/user", headers=_token_header(t))
+    login_token = r.json()["user"]["token"]
+    for t in (login_token, jake.token):
+        me = api.client.get("/api/user", headers=authorization(t))
         assert me.status_code == 200
         assert me.json()["user"]["username"] == "jake"
 
@@ -171,52 +149,53 @@ def test_malformed_authorization_is_401(api: Api, header: str) -> None:
     _refused(r)
 
 
-def test_expired_token_is_401_saying_so(api: Api, settings: Settings) -> None:
+def test_expired_token_is_401_saying_so(api: Api) -> None:
     jake = api.register("jake")
     for scheme in ("Token", "Bearer"):
-        headers = {"Authorization": f"{scheme} {_expired(settings, jake)}"}
+        headers = {"Authorization": f"{scheme} {expired_token(jake)}"}
         body = _refused(api.client.get("/api/user", headers=headers))
         assert body["errors"]["token"] == ["has expired"]
 
 
-def test_token_signed_with_another_secret_is_401(api: Api, settings: Settings) -> None:
+def test_token_signed_with_another_secret_is_401(api: Api) -> None:
     jake = api.register("jake")
-    token = forge(_claims(settings, _sub(jake)), "another-secret-" + "y" * 40)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
-    _refused(api.client.get("/api/user", headers={"Authorization": f"Bearer {token}"}))
+    forged = token(subject(jake), secret=OTHER_SECRET)
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
+    _refused(api.client.get("/api/user", headers=authorization(forged, "Bearer")))
 
 
-def test_unsigned_alg_none_token_is_401(api: Api, settings: Settings) -> None:
+def test_unsigned_alg_none_token_is_401(api: Api) -> None:
     jake = api.register("jake")
-    token = _alg_none(_claims(settings, _sub(jake)))
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
-    _refused(api.client.get("/api/user", headers={"Authorization": f"Bearer {token}"}))
+    forged = _alg_none(claims(subject(jake)))
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
+    _refused(api.client.get("/api/user", headers=authorization(forged, "Bearer")))
 
 
-def test_other_algorithm_with_the_right_secret_is_401(api: Api, settings: Settings) -> None:
+def test_other_algorithm_with_the_right_secret_is_401(api: Api) -> None:
     jake = api.register("jake")
-    for token in (
-        forge(_claims(settings, _sub(jake)), settings.secret_key, "HS384"),
-        _forge_hs512(_claims(settings, _sub(jake)), settings.secret_key),
+    for forged in (
+        token(subject(jake), algorithm="HS384"),
+        _hs512_token(subject(jake)),
     ):
-        _refused(api.client.get("/api/user", headers=_token_header(token)))
-        _refused(api.client.get("/api/user", headers={"Authorization": f"Bearer {token}"}))
+        _refused(api.client.get("/api/user", headers=authorization(forged)))
+        _refused(api.client.get("/api/user", headers=authorization(forged, "Bearer")))
 
 
-def test_a_correctly_forged_token_is_accepted(api: Api, settings: Settings) -> None:
+def test_a_correctly_forged_token_is_accepted(api: Api) -> None:
     """The control for the refusals around it: the same claims, untouched, work."""
     jake = api.register("jake")
-    token = forge(_claims(settings, _sub(jake)), settings.secret_key)
-    r = api.client.get("/api/user", headers=_token_header(token))
+    forged = token(subject(jake))
+    r = api.client.get("/api/user", headers=authorization(forged))
     assert r.status_code == 200
     assert r.json()["user"]["username"] == "jake"
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "iss", "aud"])
-def test_token_missing_a_claim_is_401(api: Api, settings: Settings, claim: str) -> None:
+def test_token_missing_a_claim_is_401(api: Api, claim: str) -> None:
     jake = api.register("jake")
-    token = forge(_claims(settings, _sub(jake), **{claim: None}), settings.secret_key)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
+    dropped: dict[str, Any] = {claim: None}
+    forged = token(subject(jake), **dropped)
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
 
 
 @pytest.mark.parametrize(
@@ -224,33 +203,33 @@ def test_token_missing_a_claim_is_401(api: Api, settings: Settings, claim: str) 
     [{"iss": "someone-else"}, {"aud": "someone-else"}, {"iss": ""}, {"aud": ["other"]}],
     ids=["issuer", "audience", "empty-issuer", "audience-list"],
 )
-def test_token_for_another_issuer_or_audience_is_401(
-    api: Api, settings: Settings, changes: dict[str, Any]
-) -> None:
+def test_token_for_another_issuer_or_audience_is_401(api: Api, changes: dict[str, Any]) -> None:
     jake = api.register("jake")
-    token = forge(_claims(settings, _sub(jake), **changes), settings.secret_key)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
+    forged = token(subject(jake), **changes)
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
 
 
-def test_token_not_yet_valid_is_401(api: Api, settings: Settings) -> None:
+def test_token_not_yet_valid_is_401(api: Api) -> None:
     jake = api.register("jake")
     later = int(time.time()) + 3600
-    token = forge(_claims(settings, _sub(jake), nbf=later), settings.secret_key)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
+    forged = token(subject(jake), nbf=later)
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
 
 
 @pytest.mark.parametrize("sub", ["jake", "1.0", "-1", " 1", "0x1", ""])
-def test_token_whose_subject_is_not_a_number_is_401(api: Api, settings: Settings, sub: str) -> None:
+def test_token_whose_subject_is_not_a_number_is_401(api: Api, sub: str) -> None:
     api.register("jake")
-    token = forge(_claims(settings, sub), settings.secret_key)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
+    forged = token(sub)
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
 
 
-def test_token_of_a_user_that_does_not_exist_is_401(api: Api, settings: Settings) -> None:
+def test_token_of_a_user_that_does_not_exist_is_401(api: Api) -> None:
     api.register("jake")
-    token = forge(_claims(settings, "999999"), settings.secret_key)
-    _refused(api.client.get("/api/user", headers=_token_header(token)))
-    _refused(api.client.put("/api/user", json={"user": {"bio": "x"}}, headers=_token_header(token)))
+    forged = token("999999")
+    _refused(api.client.get("/api/user", headers=authorization(forged)))
+    _refused(
+        api.client.put("/api/user", json={"user": {"bio": "x"}}, headers=authorization(forged))
+    )
 
 
 REQUIRED_AUTH_OPERATIONS = [
@@ -269,40 +248,41 @@ REQUIRED_AUTH_OPERATIONS = [
 ]
 
 
-@pytest.mark.parametrize(
+each_required_operation = pytest.mark.parametrize(
     ("method", "path", "payload"),
     REQUIRED_AUTH_OPERATIONS,
     ids=[f"{m} {p}" for m, p, _ in REQUIRED_AUTH_OPERATIONS],
 )
-def test_every_required_operation_refuses_a_token_of_a_user_that_does_not_exist(
-    api: Api, settings: Settings, method: str, path: str, payload: Any
-) -> None:
+
+
+def _required_operation_url(api: Api, path: str) -> tuple[Account, str, str]:
+    """Jake, his article's slug and the URL of `path` on it and on a comment of his."""
     jake = api.register("jake")
     slug = api.article(jake)["slug"]
     comment = api.comment(jake, slug)
-    orphan = forge(_claims(settings, "999999"), settings.secret_key)
-    url = path.format(slug=slug, comment=comment["id"])
-    r = api.client.request(method, url, json=payload, headers=_token_header(orphan))
+    return jake, slug, path.format(slug=slug, comment=comment["id"])
+
+
+@each_required_operation
+def test_every_required_operation_refuses_a_token_of_a_user_that_does_not_exist(
+    api: Api, method: str, path: str, payload: Any
+) -> None:
+    _, _, url = _required_operation_url(api, path)
+    orphan = token("999999")
+    r = api.client.request(method, url, json=payload, headers=authorization(orphan))
     _refused(r)
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "payload"),
-    REQUIRED_AUTH_OPERATIONS,
-    ids=[f"{m} {p}" for m, p, _ in REQUIRED_AUTH_OPERATIONS],
-)
+@each_required_operation
 def test_every_required_operation_refuses_missing_and_bad_tokens(
-    api: Api, settings: Settings, method: str, path: str, payload: Any
+    api: Api, method: str, path: str, payload: Any
 ) -> None:
-    jake = api.register("jake")
-    slug = api.article(jake)["slug"]
-    comment = api.comment(jake, slug)
-    url = path.format(slug=slug, comment=comment["id"])
+    jake, slug, url = _required_operation_url(api, path)
     for headers in (
         {},
         {"Authorization": "Token junk"},
         {"Authorization": "Bearer junk"},
-        _token_header(_expired(settings, jake)),
+        authorization(expired_token(jake)),
     ):
         _refused(api.client.request(method, url, json=payload, headers=headers))
     # none of it touched the article or its comment
@@ -323,12 +303,10 @@ def test_www_authenticate_names_both_schemes(client: Any) -> None:
 
 
 @pytest.mark.parametrize("header", ["Token junk", "Bearer junk", "Basic abc", "expired"])
-def test_login_ignores_a_stale_authorization_header(
-    api: Api, settings: Settings, header: str
-) -> None:
+def test_login_ignores_a_stale_authorization_header(api: Api, header: str) -> None:
     jake = api.register("jake")
     if header == "expired":
-        header = f"Token {_expired(settings, jake)}"
+        header = f"Token {expired_token(jake)}"
     r = api.client.post(
         "/api/users/login",
         json={"user": {"email": jake.email, "password": jake.password}},
@@ -380,35 +358,31 @@ def test_optional_operations_refuse_an_invalid_token(api: Api, header: str) -> N
 
 
 @pytest.mark.parametrize("scheme", ["Token", "Bearer"])
-def test_optional_operations_refuse_an_expired_token(
-    api: Api, settings: Settings, scheme: str
-) -> None:
+def test_optional_operations_refuse_an_expired_token(api: Api, scheme: str) -> None:
     jake, paths = _optional_paths(api)
-    headers = {"Authorization": f"{scheme} {_expired(settings, jake)}"}
+    headers = {"Authorization": f"{scheme} {expired_token(jake)}"}
     for path in paths:
         r = api.client.get(path, headers=headers)
         assert r.status_code == 401, (path, r.status_code, r.text)
         assert _refused(r)["errors"]["token"] == ["has expired"]
 
 
-def test_optional_operations_refuse_a_forged_token(api: Api, settings: Settings) -> None:
+def test_optional_operations_refuse_a_forged_token(api: Api) -> None:
     jake, paths = _optional_paths(api)
-    foreign = forge(_claims(settings, _sub(jake)), "another-secret-" + "y" * 40)
-    hs512 = _forge_hs512(_claims(settings, _sub(jake)), settings.secret_key)
-    for token in (foreign, hs512, _alg_none(_claims(settings, _sub(jake)))):
+    foreign = token(subject(jake), secret=OTHER_SECRET)
+    hs512 = _hs512_token(subject(jake))
+    for forged in (foreign, hs512, _alg_none(claims(subject(jake)))):
         for path in paths:
-            r = api.client.get(path, headers=_token_header(token))
+            r = api.client.get(path, headers=authorization(forged))
             assert r.status_code == 401, (path, r.status_code, r.text)
 
 
-def test_optional_operations_refuse_a_token_of_a_user_that_does_not_exist(
-    api: Api, settings: Settings
-) -> None:
+def test_optional_operations_refuse_a_token_of_a_user_that_does_not_exist(api: Api) -> None:
     """A well-signed token whose user is gone is invalid: 401, not an anonymous answer."""
     _, paths = _optional_paths(api)
-    orphan = forge(_claims(settings, "999999"), settings.secret_key)
+    orphan = token("999999")
     for path in paths:
-        r = api.client.get(path, headers=_token_header(orphan))
+        r = api.client.get(path, headers=authorization(orphan))
         assert r.status_code == 401, (path, r.status_code, r.text)
         _refused(r)
 

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-import jwt
 import pytest
 
-from settings import Settings
-from tests.helpers import Account, Api, assert_problem, forge
+from tests.helpers import Api, assert_problem, expired_token
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-
-
-def _expired_token(settings: Settings, account: Account) -> str:
-    """A correctly signed token for the account whose lifetime ended an hour ago."""
-    sub = jwt.decode(account.token, options={"verify_signature": False})["sub"]
-    now = int(time.time())
-    claims = {
-        "sub": sub,
-        "iat": now - 7200,
-        "exp": now - 3600,
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    return forge(claims, settings.secret_key)
 
 
 def _comments(client: Any, slug: str, headers: dict[str, str] | None = None) -> list[Any]:
@@ -228,13 +211,13 @@ def test_list_comments_of_unknown_article_is_404(client: Any) -> None:
     assert_problem(client.get("/api/articles/no-such-article/comments"), 404)
 
 
-def test_list_comments_with_an_invalid_token_is_401(api: Api, settings: Settings) -> None:
+def test_list_comments_with_an_invalid_token_is_401(api: Api) -> None:
     jake = api.register("jake")
     slug = api.article(jake)["slug"]
     api.comment(jake, slug)
     url = f"/api/articles/{slug}/comments"
     assert_problem(api.client.get(url, headers={"Authorization": "Token junk"}), 401, "token")
-    expired = {"Authorization": f"Token {_expired_token(settings, jake)}"}
+    expired = {"Authorization": f"Token {expired_token(jake)}"}
     assert_problem(api.client.get(url, headers=expired), 401, "token")
 
 
@@ -327,26 +310,26 @@ def test_delete_comment_with_a_non_integer_id_names_no_resource(api: Api, bad_id
 # --- authentication ------------------------------------------------------------------------
 
 
-def test_create_comment_needs_a_token(api: Api, settings: Settings) -> None:
+def test_create_comment_needs_a_token(api: Api) -> None:
     jake = api.register("jake")
     slug = api.article(jake)["slug"]
     payload = {"comment": {"body": "hi"}}
     assert_problem(_post(api.client, slug, payload, {}), 401, "token")
     assert_problem(_post(api.client, slug, payload, {"Authorization": "Token junk"}), 401, "token")
-    expired = {"Authorization": f"Token {_expired_token(settings, jake)}"}
+    expired = {"Authorization": f"Token {expired_token(jake)}"}
     body = assert_problem(_post(api.client, slug, payload, expired), 401, "token")
     assert body["errors"]["token"] == ["has expired"]
     assert _comments(api.client, slug) == []
 
 
-def test_delete_comment_needs_a_token(api: Api, settings: Settings) -> None:
+def test_delete_comment_needs_a_token(api: Api) -> None:
     jake = api.register("jake")
     slug = api.article(jake)["slug"]
     comment = api.comment(jake, slug)
     url = f"/api/articles/{slug}/comments/{comment['id']}"
     assert_problem(api.client.delete(url), 401, "token")
     assert_problem(api.client.delete(url, headers={"Authorization": "Token junk"}), 401, "token")
-    expired = {"Authorization": f"Token {_expired_token(settings, jake)}"}
+    expired = {"Authorization": f"Token {expired_token(jake)}"}
     assert_problem(api.client.delete(url, headers=expired), 401, "token")
     assert [c["id"] for c in _comments(api.client, slug)] == [comment["id"]]
 

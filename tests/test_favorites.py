@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.conftest import SECRET
-from tests.helpers import Account, Api, assert_problem, forge
+from tests.helpers import Account, Api, assert_problem, subject, token
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -40,13 +37,6 @@ def favourited_by(api: Api, username: str, query: str = "") -> tuple[list[str], 
     assert r.status_code == 200, r.text
     page = r.json()
     return [a["slug"] for a in page["articles"]], page["articlesCount"]
-
-
-def token_for(account: Account, *, lifetime: int) -> str:
-    sub = jwt.decode(account.token, options={"verify_signature": False})["sub"]
-    now = int(time.time())
-    claims = {"sub": sub, "iat": now, "exp": now + lifetime, "iss": "conduit", "aud": "conduit"}
-    return forge(claims, SECRET)
 
 
 def test_favorite_returns_the_article_favourited(api: Api) -> None:
@@ -208,7 +198,7 @@ def test_favourites_need_a_valid_token(api: Api, method: str) -> None:
         {},
         {"Authorization": "Token not-a-jwt"},
         {"Authorization": "Bearer not-a-jwt"},
-        {"Authorization": f"Token {token_for(bob, lifetime=-60)}"},
+        {"Authorization": f"Token {token(subject(bob), lifetime=-60)}"},
         {"Authorization": f"Basic {bob.token}"},
     ]
     for headers in refused:
@@ -220,7 +210,7 @@ def test_favourites_need_a_valid_token(api: Api, method: str) -> None:
     article = article_of(r)
     assert article["favorited"] is True
     assert article["favoritesCount"] == 1
-    fresh = {"Authorization": f"Token {token_for(bob, lifetime=3600)}"}
+    fresh = {"Authorization": f"Token {token(subject(bob), lifetime=3600)}"}
     assert article_of(api.client.request(method, url, headers=fresh))["slug"] == slug
 
 
@@ -230,12 +220,7 @@ def test_token_of_a_user_who_does_not_exist_is_401(api: Api, method: str) -> Non
     bob = api.register("bob")
     slug = api.article(jake)["slug"]
     api.favorite(bob, slug)
-    sub = int(jwt.decode(bob.token, options={"verify_signature": False})["sub"]) + 10_000
-    now = int(time.time())
-    ghost = forge(
-        {"sub": str(sub), "iat": now, "exp": now + 3600, "iss": "conduit", "aud": "conduit"},
-        SECRET,
-    )
+    ghost = token(str(int(subject(bob)) + 10_000))
     r = api.client.request(
         method, f"/api/articles/{slug}/favorite", headers={"Authorization": f"Token {ghost}"}
     )

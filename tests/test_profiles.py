@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import jwt
 import pytest
 
-from settings import Settings
-from tests.helpers import Account, Api, assert_problem, forge
-
-
-def _expired_token(settings: Settings, account: Account) -> str:
-    """A correctly signed token for the account whose lifetime ended an hour ago."""
-    sub = jwt.decode(account.token, options={"verify_signature": False})["sub"]
-    now = int(time.time())
-    claims = {
-        "sub": sub,
-        "iat": now - 7200,
-        "exp": now - 3600,
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    return forge(claims, settings.secret_key)
+from tests.helpers import Api, assert_problem, expired_token
 
 
 def _profile(client: Any, username: str, headers: dict[str, str] | None = None) -> Any:
@@ -182,14 +165,14 @@ def test_following_an_unknown_user_is_404(api: Api) -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
-def test_follow_and_unfollow_need_a_token(api: Api, settings: Settings, method: str) -> None:
+def test_follow_and_unfollow_need_a_token(api: Api, method: str) -> None:
     api.register("jake")
     alice = api.register("alice")
     url = "/api/profiles/jake/follow"
     assert_problem(api.client.request(method, url), 401, "token")
     bad = {"Authorization": "Token not-a-jwt"}
     assert_problem(api.client.request(method, url, headers=bad), 401, "token")
-    expired = {"Authorization": f"Token {_expired_token(settings, alice)}"}
+    expired = {"Authorization": f"Token {expired_token(alice)}"}
     assert_problem(api.client.request(method, url, headers=expired), 401, "token")
     # nothing happened on the way
     assert _profile(api.client, "jake", alice.headers)["following"] is False
@@ -243,9 +226,9 @@ def test_profile_with_an_invalid_token_is_401_not_anonymous(api: Api) -> None:
     assert_problem(r, 401, "token")
 
 
-def test_profile_with_an_expired_token_is_401_not_anonymous(api: Api, settings: Settings) -> None:
+def test_profile_with_an_expired_token_is_401_not_anonymous(api: Api) -> None:
     api.register("jake")
     alice = api.register("alice")
-    headers = {"Authorization": f"Token {_expired_token(settings, alice)}"}
+    headers = {"Authorization": f"Token {expired_token(alice)}"}
     body = assert_problem(api.client.get("/api/profiles/jake", headers=headers), 401, "token")
     assert body["errors"]["token"] == ["has expired"]

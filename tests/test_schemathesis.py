@@ -17,10 +17,8 @@ from hypothesis import HealthCheck, Phase, settings
 from sqlalchemy import Connection
 
 from app import create_app
-from db import migrate
-from db.session import make_engine
-from settings import Settings
-from tests.conftest import SECRET, _fresh_postgres
+from tests.conftest import fresh_database_url, migrated_engine
+from tests.helpers import app_settings
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 FUZZ_SETTINGS = settings(
@@ -33,33 +31,19 @@ pytestmark = pytest.mark.schemathesis
 def fuzz_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-    else:
-        yield from _fresh_postgres()
+    yield from fresh_database_url(request.param, tmp_path_factory.mktemp("fuzz"), "fuzz.db")
 
 
 @pytest.fixture(scope="module")
 def fuzz_connection(fuzz_database: str) -> Iterator[Connection]:
     """The app's one connection: its commits are real, unless a test opens a transaction."""
-    engine = make_engine(fuzz_database)
-    with engine.begin() as conn:
-        migrate.upgrade(conn)
-    with engine.connect() as conn:
+    with migrated_engine(fuzz_database) as engine, engine.connect() as conn:
         yield conn
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(fuzz_database: str, fuzz_connection: Connection) -> Any:
-    settings = Settings(
-        environment="test",
-        database_url=fuzz_database,
-        secret_key=SECRET,
-        argon2_profile="cheapest",
-        validate_responses=True,
-    )
-    return create_app(settings, bind=fuzz_connection)
+    return create_app(app_settings(fuzz_database), bind=fuzz_connection)
 
 
 @pytest.fixture(scope="module")

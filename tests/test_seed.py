@@ -9,34 +9,23 @@ import pytest
 from sqlalchemy import Engine
 
 from app import create_app
-from db import migrate
 from db.seed import Shape, parse, seed
-from db.session import make_engine
-from settings import Settings
-from tests.conftest import SECRET
+from tests.conftest import migrated_engine
+from tests.helpers import app_settings
 
 SHAPE = Shape(users=6, follows=2, articles=30, favorites=40, comments=25, body_chars=300)
 
 
 @pytest.fixture
 def empty_engine(fresh_database: str) -> Iterator[Engine]:
-    engine = make_engine(fresh_database)
-    with engine.begin() as conn:
-        migrate.upgrade(conn)
-    yield engine
-    engine.dispose()
+    with migrated_engine(fresh_database) as engine:
+        yield engine
 
 
 def test_seeded_data_is_what_the_shape_says(empty_engine: Engine) -> None:
     counts = seed(empty_engine, SHAPE, progress=False)
     assert counts == {"users": 6, "follows": 12, "articles": 30, "favorites": 40, "comments": 25}
-    settings = Settings(
-        environment="test",
-        database_url=str(empty_engine.url),
-        secret_key=SECRET,
-        argon2_profile="cheapest",
-        validate_responses=True,
-    )
+    settings = app_settings(str(empty_engine.url))
     with create_app(settings, bind=empty_engine).test_client() as client:
         listed = client.get("/api/articles?limit=100").json()
         assert listed["articlesCount"] == 30

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.conftest import SECRET
-from tests.helpers import Api, forge
+from tests.helpers import Api, expired_token
 
 
 def tags(api: Api, headers: dict[str, str] | None = None) -> list[str]:
@@ -73,16 +70,6 @@ def test_a_tag_used_again_after_it_disappeared_comes_back(api: Api) -> None:
     assert tags(api) == ["phoenix"]
 
 
-def _expired_token(api: Api) -> str:
-    jake = api.register("jake")
-    sub = jwt.decode(jake.token, options={"verify_signature": False})["sub"]
-    now = int(time.time())
-    return forge(
-        {"sub": sub, "iat": now - 7200, "exp": now - 3600, "iss": "conduit", "aud": "conduit"},
-        SECRET,
-    )
-
-
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -98,7 +85,7 @@ def test_authorization_header_is_ignored(api: Api, authorization: str) -> None:
     """The spec gives list_tags `security: []`: no authentication, so credentials of any
     quality neither break it nor change the answer."""
     if authorization == "EXPIRED":
-        authorization = f"Token {_expired_token(api)}"
+        authorization = f"Token {expired_token(api.register('jake'))}"
     jake = api.register("tagger")
     api.article(jake, tagList=["b", "a"])
     assert tags(api, {"Authorization": authorization}) == ["a", "b"]
