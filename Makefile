@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run serve test lint types migrate seed clean install install-dev
+.PHONY: run serve test lint types migrate seed bench clean install install-dev
 
 # what the service needs to run, and on top of it what the tests and checks need
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +37,11 @@ migrate: install
 seed: install
 	$(PY) -m cli migrate
 	$(PY) -m cli seed $(SEED_ARGS)
+
+## make bench: seed, serve as deployed, load with wrk, write bench/results/ (BENCH_ARGS="--scale 100")
+bench: install-dev
+	command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk first"; exit 2; }
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +49,15 @@ class Shape:
     prefix: str = ""
     seed: int = 1
 
+    def scaled(self, factor: float) -> Shape:
+        """More articles, favourites and comments; the same users and follows."""
+        return replace(
+            self,
+            articles=int(self.articles * factor),
+            favorites=int(self.favorites * factor),
+            comments=int(self.comments * factor),
+        )
+
 
 def parse(argv: Sequence[str]) -> Shape:
     p = argparse.ArgumentParser(prog="python -m cli seed", description=__doc__)
@@ -68,12 +77,12 @@ def parse(argv: Sequence[str]) -> Shape:
     return Shape(
         users=a.users,
         follows=min(a.follows, a.users - 1),
-        articles=int(a.articles * a.scale),
-        favorites=int(a.favorites * a.scale),
-        comments=int(a.comments * a.scale),
+        articles=a.articles,
+        favorites=a.favorites,
+        comments=a.comments,
         prefix=a.prefix,
         seed=a.seed,
-    )
+    ).scaled(a.scale)
 
 
 def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""`make bench`: throughput, latency, SQL and memory of the service as deployed."""

@@ -1,0 +1,336 @@
+"""Benchmark the service as deployed: `python -m bench.run` (what `make bench` runs).
+
+For each database it seeds the benchmark dataset into a fresh database through the db layer,
+starts the production server (`gunicorn` with uvicorn workers, as `make serve` does), drives
+each read request with wrk, times a write mix at one connection, counts SQL statements per
+request, reads the workers' memory, and times the SQL each list request needs when executed
+directly (the floor). Results go to bench/results/ as a table, a TSV history and a chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import floor, report
+from db import migrate
+from db.seed import Shape, seed
+from db.session import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    path: str
+    auth: bool
+    target: int  # requests per second the issue asks for
+    is_list: bool = True
+    shown_as: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"GET {self.shown_as or self.path}" + (" (token)" if self.auth else "")
+
+
+def endpoints(slug: str) -> list[Endpoint]:
+    return [
+        Endpoint("list", "/api/articles?limit=20", False, 800),
+        Endpoint("list_auth", "/api/articles?limit=20", True, 800),
+        Endpoint("feed", "/api/articles/feed?limit=20", True, 800),
+        Endpoint("tag", "/api/articles?tag=golang&limit=20", False, 800),
+        Endpoint("article", f"/api/articles/{slug}", False, 1400, False, "/api/articles/{slug}"),
+        Endpoint("tags", "/api/tags", False, 1800, is_list=False),
+        Endpoint("profile", "/api/profiles/benchuser07", False, 1500, is_list=False),
+    ]
+
+
+@dataclass
+class Result:
+    backend: str
+    endpoint: Endpoint
+    rps: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    statements: int = 0
+    floor_ms: float | None = None
+    serial_ms: float | None = None
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"conduit_bench_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, shape: Shape) -> float:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+    started = time.perf_counter()
+    seed(engine, shape, progress=True)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+# --- the server, as deployed -----------------------------------------------------------------
+
+
+@contextmanager
+def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "CONDUIT_ENV": "production",
+        "DATABASE_URL": url,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "PORT": str(port),
+        "WORKERS": str(workers),
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [gunicorn, "app:create_app()", "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/api/tags", proc, workers)
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited before answering")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            if len(worker_pids(proc.pid)) >= workers:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the server did not answer within 60 s")
+
+
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def call(base: str, method: str, path: str, token: str = "", body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, token: str, *, seconds: int, connections: int, threads: int) -> dict[str, float]:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if token:
+        command[1:1] = ["-H", f"Authorization: Token {token}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s*(50|99)%\s+(\S+)\s*$", out, re.M))
+    if len(latency) != 2:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(latency["50"]),
+        "p99": _ms(latency["99"]),
+        "errors": float((int(non_2xx.group(1)) if non_2xx else 0)
+                        + (sum(map(int, socket.groups())) if socket else 0)),
+    }  # fmt: skip
+
+
+def serial_p50(run: Callable[[], Any], n: int) -> float:
+    """Median milliseconds of one request after another, at one connection."""
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+# --- one backend -----------------------------------------------------------------------------
+
+
+def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    shape = Shape(prefix="bench", seed=1).scaled(args.scale)
+    with fresh_database(backend, workdir) as url:
+        print(f"\n== {backend}: seeding {shape.articles} articles ...", flush=True)
+        seed_seconds = prepare(url, shape)
+        base = f"http://127.0.0.1:{args.port}"
+        with server(url, args.port, args.workers, workdir / f"server-{backend}.log") as proc:
+            login = {"user": {"email": "benchuser00@example.com", "password": "password-00"}}
+            token = call(base, "POST", "/api/users/login", body=login)["user"]["token"]
+            mine = call(base, "GET", "/api/articles?author=benchuser07&limit=20")["articles"]
+            slug = min(mine, key=lambda a: a["title"])["slug"]
+            results = [Result(backend, ep) for ep in endpoints(slug)]
+            for round_ in range(args.rounds):
+                for r in results:
+                    url_ = base + r.endpoint.path
+                    tok = token if r.endpoint.auth else ""
+                    wrk(
+                        url_,
+                        tok,
+                        seconds=args.warmup,
+                        connections=args.connections,
+                        threads=args.threads,
+                    )
+                    m = wrk(
+                        url_,
+                        tok,
+                        seconds=args.duration,
+                        connections=args.connections,
+                        threads=args.threads,
+                    )
+                    r.rps.append(m["rps"])
+                    r.p50_ms.append(m["p50"])
+                    r.p99_ms.append(m["p99"])
+                    r.errors += int(m["errors"])
+                    print(
+                        f"  round {round_ + 1} {r.endpoint.label:<48} {m['rps']:8.0f} req/s"
+                        f"  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms"
+                        f"  errors {m['errors']:.0f}",
+                        flush=True,
+                    )
+            rss = [rss_mib(pid) for pid in worker_pids(proc.pid)]
+            for r in results:
+                r.serial_ms = serial_p50(get(base, r.endpoint, token), 200)
+            writes = write_mix(base, token, slug, n=args.writes)
+        sql = floor.measure(url, [r.endpoint for r in results], user="benchuser00")
+        for r in results:
+            r.statements = sql[r.endpoint.key].statements
+            r.floor_ms = sql[r.endpoint.key].floor_ms if r.endpoint.is_list else None
+    return {"backend": backend, "results": results, "rss_mib": rss, "writes": writes,
+            "seed_seconds": seed_seconds, "shape": shape}  # fmt: skip
+
+
+def get(base: str, endpoint: Endpoint, token: str) -> Callable[[], Any]:
+    return lambda: call(base, "GET", endpoint.path, token if endpoint.auth else "")
+
+
+def write_mix(base: str, token: str, slug: str, *, n: int) -> dict[str, float]:
+    """p50 of each write at one connection."""
+    counter = iter(range(10**9))
+    article = {"article": {"title": "", "description": "bench", "body": "x" * 2000,
+                           "tagList": ["golang", "rust", "bench"]}}  # fmt: skip
+
+    def create() -> None:
+        article["article"]["title"] = f"bench write {next(counter)}"
+        call(base, "POST", "/api/articles", token, article)
+
+    def favorite() -> None:
+        call(base, "POST", f"/api/articles/{slug}/favorite", token)
+        call(base, "DELETE", f"/api/articles/{slug}/favorite", token)
+
+    def comment() -> None:
+        call(base, "POST", f"/api/articles/{slug}/comments", token, {"comment": {"body": "bench"}})
+
+    return {
+        "create article": serial_p50(create, n),
+        # one favourite and one unfavourite: half is the cost of one
+        "favourite": serial_p50(favorite, n) / 2,
+        "comment": serial_p50(comment, n),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument("--backends", default="postgresql,sqlite")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    p.add_argument("--port", type=int, default=8181)
+    p.add_argument("--scale", type=float, default=1.0, help="100 gives 100,000 articles")
+    p.add_argument("--writes", type=int, default=200, help="requests per write kind")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    machine = f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            runs.append(bench_backend(backend, args, Path(tmp)))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report.write(RESULTS, runs, args=vars(args), stamp=stamp, machine=machine)
+    print(report.table(runs, stamp=stamp, machine=machine, args=vars(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
