@@ -9,15 +9,21 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# Connexion runs Flask handlers on 10 threads (a2wsgi's default); a smaller pool would close
+# and reopen connections under load, losing PostgreSQL's session set-up and SQLite's page cache
+POOL_SIZE = 10
+
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine with the same transactional behaviour on SQLite and PostgreSQL."""
     parsed = make_url(url)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE}
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
     engine = create_engine(
         url,
         echo=echo,
+        **pool,
         # requests run in worker threads; SQLAlchemy's pool hands a connection to one at a time
         connect_args={"check_same_thread": False, "timeout": 15},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,7 +106,3 @@ def unfollow(s: Session, follower_id: int, followee: User) -> None:
     s.execute(
         delete(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee.id)
     )
-
-
-def count(s: Session) -> int:
-    return s.scalar(select(func.count()).select_from(User)) or 0
