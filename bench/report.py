@@ -90,7 +90,7 @@ def chart(path: Path, runs: list[dict[str, Any]], *, stamp: str) -> None:
     ax.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(labels))], labels)
     ax.set_ylabel("requests per second (median)")
     ax.set_title(f"Conduit API, {stamp}")
-    ax.legend()
+    ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
