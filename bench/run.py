@@ -188,8 +188,15 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", value).groups()  # type: ignore[union-attr]
+    number, unit = _find(r"^([\d.]+)([a-z]+)$", value)
     return float(number) * _UNITS[unit]
+
+
+def _find(pattern: str, text: str) -> tuple[str, ...]:
+    match = re.search(pattern, text, re.M)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output (no {pattern!r}):\n{text}")
+    return match.groups()
 
 
 def wrk(url: str, token: str, *, seconds: int, connections: int, threads: int) -> dict[str, float]:
@@ -197,15 +204,12 @@ def wrk(url: str, token: str, *, seconds: int, connections: int, threads: int) -
     if token:
         command[1:1] = ["-H", f"Authorization: Token {token}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s*(50|99)%\s+(\S+)\s*$", out, re.M))
-    if len(latency) != 2:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(latency["50"]),
-        "p99": _ms(latency["99"]),
+        "rps": float(_find(r"Requests/sec:\s+([\d.]+)", out)[0]),
+        "p50": _ms(_find(r"^\s*50%\s+(\S+)\s*$", out)[0]),
+        "p99": _ms(_find(r"^\s*99%\s+(\S+)\s*$", out)[0]),
         "errors": float((int(non_2xx.group(1)) if non_2xx else 0)
                         + (sum(map(int, socket.groups())) if socket else 0)),
     }  # fmt: skip

@@ -29,7 +29,7 @@ def _problem_fields(response: Any) -> dict[str, Any]:
     assert body["detail"]
     assert body["status"] == response.status_code
     assert isinstance(body["errors"], dict)
-    return body  # type: ignore[no-any-return]
+    return dict(body)
 
 
 # --- every error is a problem document -----------------------------------------------------
