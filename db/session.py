@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 # Connexion runs Flask handlers on 10 threads (a2wsgi's default); a smaller pool would close
 # and reopen connections under load, losing PostgreSQL's session set-up and SQLite's page cache
 POOL_SIZE = 10
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITE_OPTION = "conduit_writes"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -44,7 +46,10 @@ def _sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # a write takes the lock up front: a deferred transaction that reads and then writes
+        # fails at once ("database is locked") when another writer committed in between
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(bind: Any, **options: Any) -> sessionmaker[Session]:
@@ -52,9 +57,11 @@ def make_sessionmaker(bind: Any, **options: Any) -> sessionmaker[Session]:
 
 
 def session() -> Session:
-    """The request's session, opened on first use."""
+    """The request's session, opened on first use; a request that may write says so up front."""
     if "db" not in g:
         g.db = current_app.extensions["sessionmaker"]()
+        if request.method not in SAFE_METHODS:
+            g.db.connection(execution_options={WRITE_OPTION: True})
     db: Session = g.db
     return db
 

@@ -25,6 +25,9 @@ from db.session import make_engine
 from settings import Settings
 from tests.helpers import Api, app_settings
 
+# the `server` fixture: a real server process, for tests that must speak HTTP to one
+pytest_plugins = ["tests.live"]
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 
