@@ -10,10 +10,9 @@ from db.models import User
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and Z, the format RealWorld clients check."""
-    if moment.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not None:  # SQLite keeps no zone; everything is stored in UTC
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def user(u: User, token: str) -> dict[str, Any]:
