@@ -30,10 +30,8 @@ def list_feed(limit: int, offset: int) -> dict[str, Any]:
 
 
 def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> dict[str, Any]:
-    rows, tags, total = articles.page(
-        session(), filters, viewer_id=viewer, limit=limit, offset=offset
-    )
-    cards = [render.article(row, tags.get(row.id, [])) for row in rows]
+    rows, total = articles.page(session(), filters, viewer_id=viewer, limit=limit, offset=offset)
+    cards = [render.article(row, articles.tag_list(row)) for row in rows]
     return {"articles": cards, "articlesCount": total}
 
 
@@ -78,5 +76,5 @@ def delete_article(slug: str) -> tuple[None, int]:
 
 def shown(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:
     """The article as the viewer sees it, fresh from the database."""
-    row, tags = articles.card(s, slug, viewer_id=viewer)
-    return {"article": render.article(row, tags)}
+    row = articles.card(s, slug, viewer_id=viewer)
+    return {"article": render.article(row, articles.tag_list(row))}

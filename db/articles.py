@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +56,29 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
     return where
 
 
-def _cards(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
-    """Everything one article shows, author and viewer-specific flags included, in one row."""
+def _tag_names(dialect: str) -> ColumnElement[Any]:
+    """The article's tag names as a JSON array, aggregated inside the card's own query."""
+    names = Tag.name
+    aggregate = func.json_agg(names) if dialect == "postgresql" else func.json_group_array(names)
+    return (
+        select(aggregate)
+        .select_from(ArticleTag)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id == Article.id)
+        .scalar_subquery()
+    )
+
+
+def tag_list(row: Row[Any]) -> list[str]:
+    """A card's tags, sorted here rather than in SQL: one order on every database and collation."""
+    names = row.tag_names
+    if isinstance(names, str):  # SQLite hands JSON over as text, PostgreSQL already decoded
+        names = json.loads(names)
+    return sorted(names or [])
+
+
+def _cards(viewer_id: int | None, *, with_body: bool, dialect: str) -> Select[Any]:
+    """Everything one article shows, author, tags and viewer flags included, in one row."""
     favorites_count = (
         select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
     )
@@ -81,6 +102,7 @@ def _cards(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
         User.bio,
         User.image,
         following.label("following"),
+        _tag_names(dialect).label("tag_names"),
     ]
     if with_body:
         columns.append(Article.body)
@@ -89,11 +111,11 @@ def _cards(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
 
 def page(
     s: Session, filters: Filters, *, viewer_id: int | None, limit: int, offset: int
-) -> tuple[Sequence[Row[Any]], dict[int, list[str]], int]:
-    """One page, newest first, with tags and the total: at most three statements."""
+) -> tuple[Sequence[Row[Any]], int]:
+    """One page, newest first, with tags, and the total: at most two statements."""
     where = _conditions(filters)
     rows = s.execute(
-        _cards(viewer_id, with_body=False)
+        _cards(viewer_id, with_body=False, dialect=_dialect(s))
         .where(*where)
         .order_by(Article.created_at.desc(), Article.id.desc())
         .limit(limit)
@@ -103,29 +125,19 @@ def page(
         total = offset + len(rows)  # the last page tells the total by itself
     else:
         total = s.scalar(select(func.count()).select_from(Article).where(*where)) or 0
-    return rows, tags_of(s, [r.id for r in rows]), total
+    return rows, total
 
 
-def card(s: Session, slug: str, *, viewer_id: int | None) -> tuple[Row[Any], list[str]]:
-    row = s.execute(_cards(viewer_id, with_body=True).where(Article.slug == slug)).first()
+def card(s: Session, slug: str, *, viewer_id: int | None) -> Row[Any]:
+    statement = _cards(viewer_id, with_body=True, dialect=_dialect(s))
+    row = s.execute(statement.where(Article.slug == slug)).first()
     if row is None:
         raise _not_found()
-    return row, tags_of(s, [row.id]).get(row.id, [])
+    return row
 
 
-def tags_of(s: Session, article_ids: Iterable[int]) -> dict[int, list[str]]:
-    ids = list(article_ids)
-    tags: dict[int, list[str]] = defaultdict(list)
-    if ids:
-        rows = s.execute(
-            select(ArticleTag.article_id, Tag.name)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(ArticleTag.article_id.in_(ids))
-        )
-        for article_id, name in rows:
-            tags[article_id].append(name)
-    # sorted here rather than in SQL: the same order on every database and collation
-    return {article_id: sorted(names) for article_id, names in tags.items()}
+def _dialect(s: Session) -> str:
+    return s.get_bind().dialect.name
 
 
 def tags_in_use(s: Session) -> list[str]:
