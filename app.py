@@ -20,9 +20,14 @@ from starlette.exceptions import HTTPException
 from api import errors
 from api.auth import Passwords, Tokens
 from api.context import Services, authenticate, require_operation
-from api.middleware import BodyLimitMiddleware, ProblemCORSMiddleware, ServicesMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    BufferedWSGI,
+    ProblemCORSMiddleware,
+    ServicesMiddleware,
+)
 from db.errors import DomainError
-from db.session import close_session, make_engine, make_sessionmaker
+from db.session import POOL_SIZE, close_session, make_engine, make_sessionmaker
 from settings import Settings
 
 SPEC = Path(__file__).parent / "openapi" / "api.yaml"
@@ -123,6 +128,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.add_error_handler(Exception, errors.server_error)
 
     flask_app = app.app
+    # Connexion has no option for the WSGI bridge; it is this one attribute (see BufferedWSGI)
+    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, workers=POOL_SIZE)
     flask_app.extensions["conduit"] = services
     flask_app.extensions["sessionmaker"] = maker
     flask_app.before_request(require_operation)

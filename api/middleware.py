@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import io
 import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from a2wsgi.wsgi import build_environ
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -79,3 +86,58 @@ class ProblemCORSMiddleware(CORSMiddleware):
             status_code=response.status_code,
             headers={**headers, "content-type": "application/problem+json"},
         )
+
+
+class BufferedWSGI:
+    """Runs the Flask app on a worker thread with the whole exchange in one hand-off.
+
+    Connexion's FlaskApp bridges to Flask with a2wsgi, which streams: every response message
+    (start, each chunk, the end) is a blocking round trip from the worker thread back to the
+    event loop. Our bodies are small JSON documents already capped by `BodyLimitMiddleware`,
+    so the request body is read on the loop, the response is collected on the thread, and the
+    loop sends it. That is one thread switch each way instead of four, worth about half again
+    the throughput of a trivial endpoint (see README, Performance).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], workers: int) -> None:
+        self.app = app  # Connexion's add_wsgi_middleware wraps this attribute
+        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=workers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # Flask has no start-up or shutdown work
+            await self._lifespan(receive, send)
+            return
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        request = io.BytesIO(b"".join(chunks))
+        environ: dict[str, Any] = build_environ(scope, request)  # type: ignore[arg-type, assignment]
+        run = functools.partial(contextvars.copy_context().run, self._exchange, environ)
+        status, headers, body = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _exchange(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], _exc: Any = None) -> Any:
+            encoded = [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers]
+            started[:] = [int(status.split(" ", 1)[0]), encoded]
+            return written.append  # WSGI's legacy write(), whose data comes first
+
+        iterable = self.app(environ, start_response)
+        try:
+            body = b"".join([*written, *iterable])
+        finally:
+            if hasattr(iterable, "close"):
+                iterable.close()
+        return started[0], started[1], body

@@ -181,8 +181,10 @@ def _distinct_pairs(
 
 def _text(rnd: random.Random, chars: int) -> str:
     words: list[str] = []
-    while sum(len(w) + 1 for w in words) < chars:
+    length = 0
+    while length < chars:
         words.append(rnd.choice(WORDS))
+        length += len(words[-1]) + 1
     return " ".join(words)[:chars].strip().capitalize() + "."
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-# Connexion runs Flask handlers on 10 threads (a2wsgi's default); a smaller pool would close
-# and reopen connections under load, losing PostgreSQL's session set-up and SQLite's page cache
+# Flask handlers run on this many threads per process (api.middleware.BufferedWSGI); a smaller
+# pool would close and reopen connections under load, losing PostgreSQL's session set-up and
+# SQLite's page cache
 POOL_SIZE = 10
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_OPTION = "conduit_writes"
@@ -21,7 +22,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     parsed = make_url(url)
     pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE}
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+        # no pre-ping: it is a round trip on every checkout. A connection that died is found by
+        # the statement that uses it, and SQLAlchemy then discards the whole pool
+        return create_engine(url, echo=echo, **pool)
     engine = create_engine(
         url,
         echo=echo,
@@ -60,10 +63,19 @@ def session() -> Session:
     """The request's session, opened on first use; a request that may write says so up front."""
     if "db" not in g:
         g.db = current_app.extensions["sessionmaker"]()
-        if request.method not in SAFE_METHODS:
-            g.db.connection(execution_options={WRITE_OPTION: True})
+        g.db.connection(execution_options=_options(request.method, g.db.get_bind()))
     db: Session = g.db
     return db
+
+
+def _options(method: str, bind: Engine | Connection) -> dict[str, Any]:
+    if method not in SAFE_METHODS:
+        return {WRITE_OPTION: True}
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        # a read runs each statement on its own: no BEGIN and ROLLBACK round trips. Every
+        # statement still sees one consistent snapshot; SQLite's BEGIN costs no round trip
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {}
 
 
 def close_session(_exc: BaseException | None = None) -> None:
