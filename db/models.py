@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +52,19 @@ class User(Base):
     image: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # articles written and articles favourited: kept exact by the database's triggers
+    # (migration 0002), so the author and favorited filters count in one row
+    articles_count: Mapped[int] = mapped_column(server_default=text("0"))
+    favorites_count: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class Counter(Base):
+    """Totals kept exact by the database's triggers (migration 0002): the row `articles`."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class Follow(Base):
@@ -92,6 +107,8 @@ class Tag(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # articles with this tag, kept exact by a trigger (migration 0002)
+    articles_count: Mapped[int] = mapped_column(server_default=text("0"))
 
 
 class ArticleTag(Base):
