@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import connexion
+import orjson
 import yaml
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -66,8 +66,7 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
             empty = Response(status=status)
             del empty.headers["Content-Type"]  # nothing to describe
             return empty
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        return Response(payload, status=status, content_type=JSON)
+        return Response(orjson.dumps(body), status=status, content_type=JSON)
 
     return reply
 

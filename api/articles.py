@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import render
-from api.context import current_user, viewer_id
+from api.context import caller_id, viewer_id
 from db import articles
 from db.articles import Filters
 from db.session import session
@@ -25,7 +25,7 @@ def list_articles(
 
 
 def list_feed(limit: int, offset: int) -> dict[str, Any]:
-    me = current_user().id
+    me = caller_id()
     return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
 
 
@@ -44,7 +44,7 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     fields = body["article"]
     article = articles.create(
         s,
-        author_id=current_user().id,
+        author_id=caller_id(),
         title=fields["title"].strip(),
         description=fields["description"].strip(),
         body=fields["body"],
@@ -55,8 +55,8 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
-    s, me = session(), current_user()
-    article = articles.owned_by(s, slug, me.id)
+    s, me = session(), caller_id()
+    article = articles.owned_by(s, slug, me)
     fields = body["article"]
     changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
     for k in ("title", "description"):
@@ -64,12 +64,12 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
             changes[k] = changes[k].strip()
     articles.update(s, article, changes)
     s.commit()
-    return shown(s, article.slug, me.id)
+    return shown(s, article.slug, me)
 
 
 def delete_article(slug: str) -> tuple[None, int]:
     s = session()
-    articles.delete_article(s, articles.owned_by(s, slug, current_user().id))
+    articles.delete_article(s, articles.owned_by(s, slug, caller_id()))
     s.commit()
     return None, 204
 

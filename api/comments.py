@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import current_user, viewer_id
+from api.context import caller_id, current_user, viewer_id
 from db import articles, comments
 from db.session import session
 
@@ -21,13 +21,14 @@ def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int
     comment = comments.create(
         s, articles.by_slug(s, slug), author_id=me.id, body=body["comment"]["body"]
     )
-    s.commit()
     # the author is the caller, who cannot follow themselves
-    return {"comment": render.comment(comment, author=me, following=False)}, 201
+    reply = {"comment": render.comment(comment, author=me, following=False)}
+    s.commit()
+    return reply, 201
 
 
 def delete_comment(slug: str, id_: int) -> tuple[None, int]:
     s = session()
-    comments.delete_owned(s, articles.by_slug(s, slug), id_, user_id=current_user().id)
+    comments.delete_owned(s, articles.by_slug(s, slug), id_, user_id=caller_id())
     s.commit()
     return None, 204

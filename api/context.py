@@ -47,7 +47,7 @@ def authenticate() -> None:
     Connexion treats a bad token as anonymous; a request that reached the anonymous alternative
     while carrying credentials had them rejected, so they are checked again here for the reason.
     """
-    g.user = None
+    g.caller = None
     token_info = connexion_context.get("token_info")
     header = request.headers.get("Authorization")
     if token_info == {} and header is not None:
@@ -55,19 +55,28 @@ def authenticate() -> None:
         raise Unauthorized.on("token", "is invalid")  # pragma: no cover - from_header raised
     subject = connexion_context.get("user")
     if subject is not None:
-        g.user = users.get(session(), int(subject))
-        if g.user is None:
+        g.caller = users.existing_id(session(), int(subject))
+        if g.caller is None:
             raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
 
 
-def current_user() -> User:
-    """The caller, on an operation that requires authentication."""
-    user: User | None = g.user
-    if user is None:  # pragma: no cover - Connexion refuses such requests before the handler
+def caller_id() -> int:
+    """The caller's id, on an operation that requires authentication."""
+    caller: int | None = g.caller
+    if caller is None:  # pragma: no cover - Connexion refuses such requests before the handler
         raise Unauthorized.on("token", "is missing")
+    return caller
+
+
+def current_user() -> User:
+    """The caller as a model, for the operations that show or change the account itself."""
+    user = users.get(session(), caller_id())
+    if user is None:  # pragma: no cover - authenticate() found it in this same request
+        raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
     return user
 
 
 def viewer_id() -> int | None:
     """The caller's id on an optional-auth operation, None when anonymous."""
-    return g.user.id if g.user is not None else None
+    viewer: int | None = g.caller
+    return viewer

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any, cast
 
 import jsonschema_rs
+import orjson
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -54,7 +55,7 @@ def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
         status_code=status,
         mimetype=PROBLEM_JSON,
         content_type=PROBLEM_JSON,
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        body=orjson.dumps(body),
         headers=headers,
     )
 

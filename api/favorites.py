@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from api.articles import shown
-from api.context import current_user
+from api.context import caller_id
 from db import articles
 from db.session import session
 
 
 def favorite_article(slug: str) -> dict[str, Any]:
-    s, me = session(), current_user()
-    articles.favorite(s, articles.by_slug(s, slug), me.id)
+    s, me = session(), caller_id()
+    articles.favorite(s, articles.by_slug(s, slug), me)
     s.commit()
-    return shown(s, slug, me.id)
+    return shown(s, slug, me)
 
 
 def unfavorite_article(slug: str) -> dict[str, Any]:
-    s, me = session(), current_user()
-    articles.unfavorite(s, articles.by_slug(s, slug), me.id)
+    s, me = session(), caller_id()
+    articles.unfavorite(s, articles.by_slug(s, slug), me)
     s.commit()
-    return shown(s, slug, me.id)
+    return shown(s, slug, me)

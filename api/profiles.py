@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import current_user, viewer_id
+from api.context import caller_id, viewer_id
 from db import users
 from db.session import session
 
@@ -20,7 +20,7 @@ def get_profile(username: str) -> dict[str, Any]:
 def follow_user(username: str) -> dict[str, Any]:
     s = session()
     followee = users.by_username(s, username)
-    users.follow(s, current_user().id, followee)
+    users.follow(s, caller_id(), followee)
     s.commit()
     return {"profile": render.profile(followee, following=True)}
 
@@ -28,6 +28,6 @@ def follow_user(username: str) -> dict[str, Any]:
 def unfollow_user(username: str) -> dict[str, Any]:
     s = session()
     followee = users.by_username(s, username)
-    users.unfollow(s, current_user().id, followee)
+    users.unfollow(s, caller_id(), followee)
     s.commit()
     return {"profile": render.profile(followee, following=False)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,16 @@ TAKEN = "has already been taken"
 
 def get(s: Session, user_id: int) -> User | None:
     return s.get(User, user_id)
+
+
+_EXISTING = select(User.id).where(User.id == bindparam("id"))
+
+
+def existing_id(s: Session, user_id: int) -> int | None:
+    """The id back if that user exists: the caller check every authenticated request makes,
+    on the Core path with a statement built once (no model is loaded for it)."""
+    found: int | None = s.connection().execute(_EXISTING, {"id": user_id}).scalar()
+    return found
 
 
 def by_email(s: Session, email: str) -> User | None:
