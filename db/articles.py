@@ -12,6 +12,7 @@ from typing import Any
 from slugify import slugify
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     Select,
     bindparam,
@@ -157,8 +158,9 @@ def _list_statements(
         select(Article.id)
         .where(*where)
         .order_by(*newest_first)
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        # written into the SQL, so that PostgreSQL's cached generic plan knows the page size
+        .limit(bindparam("limit", type_=Integer(), literal_execute=True))
+        .offset(bindparam("offset", type_=Integer(), literal_execute=True))
         .subquery("chosen")
     )
     rows = (
