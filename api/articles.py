@@ -42,16 +42,16 @@ def get_article(slug: str) -> dict[str, Any]:
 def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     s = session()
     fields = body["article"]
-    article = articles.create(
+    me = caller_id()
+    slug = articles.create(
         s,
-        author_id=caller_id(),
+        author_id=me,
         title=fields["title"].strip(),
         description=fields["description"].strip(),
         body=fields["body"],
         tags=fields.get("tagList", []),
     )
-    s.commit()
-    return shown(s, article.slug, article.author_id), 201
+    return committed(s, shown(s, slug, me)), 201
 
 
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +63,7 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
         if k in changes:
             changes[k] = changes[k].strip()
     articles.update(s, article, changes)
-    s.commit()
-    return shown(s, article.slug, me)
+    return committed(s, shown(s, article.slug, me))
 
 
 def delete_article(slug: str) -> tuple[None, int]:
@@ -72,6 +71,13 @@ def delete_article(slug: str) -> tuple[None, int]:
     articles.delete_article(s, articles.owned_by(s, slug, caller_id()))
     s.commit()
     return None, 204
+
+
+def committed(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
+    """Commit, then answer with what was read inside the transaction: the reply shows exactly
+    what was committed, without a second transaction to read it back."""
+    s.commit()
+    return reply
 
 
 def shown(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:

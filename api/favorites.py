@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.articles import shown
+from api.articles import committed, shown
 from api.context import caller_id
 from db import articles
 from db.session import session
@@ -12,13 +12,11 @@ from db.session import session
 
 def favorite_article(slug: str) -> dict[str, Any]:
     s, me = session(), caller_id()
-    articles.favorite(s, articles.by_slug(s, slug), me)
-    s.commit()
-    return shown(s, slug, me)
+    articles.favorite(s, slug, me)
+    return committed(s, shown(s, slug, me))
 
 
 def unfavorite_article(slug: str) -> dict[str, Any]:
     s, me = session(), caller_id()
-    articles.unfavorite(s, articles.by_slug(s, slug), me)
-    s.commit()
-    return shown(s, slug, me)
+    articles.unfavorite(s, slug, me)
+    return committed(s, shown(s, slug, me))

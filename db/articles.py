@@ -20,6 +20,8 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    insert,
+    literal,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -27,8 +29,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from db.errors import Forbidden, Invalid, NotFound
-from db.models import Article, ArticleTag, Counter, Favorite, Follow, Tag, User
-from db.util import insert_ignore
+from db.models import Article, ArticleTag, Counter, Favorite, Follow, Tag, User, utcnow
+from db.util import dialect_insert, insert_ignore
 
 SLUG_MAX = 200
 _SLUG_ATTEMPTS = 5
@@ -231,11 +233,22 @@ def owned_by(s: Session, slug: str, user_id: int) -> Article:
 
 def create(
     s: Session, *, author_id: int, title: str, description: str, body: str, tags: Sequence[str]
-) -> Article:
-    article = Article(author_id=author_id, title=title, description=description, body=body)
-    _save_with_unique_slug(s, article)
-    _set_tags(s, article, tags)
-    return article
+) -> str:
+    """The new article's slug. The insert itself finds out whether a slug is taken (ON CONFLICT
+    DO NOTHING), so the common case is one statement with no savepoint around it."""
+    now = utcnow()
+    values = {"author_id": author_id, "title": title, "description": description, "body": body,
+              "created_at": now, "updated_at": now}  # fmt: skip
+    base = _base_slug(title)
+    for candidate in [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS)]:
+        statement = dialect_insert(s, Article).values(slug=candidate, **values)
+        added = s.execute(
+            statement.on_conflict_do_nothing(index_elements=["slug"]).returning(Article.id)
+        ).scalar()
+        if added is not None:
+            _add_tags(s, added, tags)
+            return candidate
+    raise Invalid.on("title", "could not be made into a unique slug; try another")
 
 
 def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
@@ -250,7 +263,7 @@ def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
     if tags is not None:
         _lock_counters(s)
         s.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
-        _set_tags(s, article, tags)
+        _add_tags(s, article.id, tags)
     return article
 
 
@@ -268,13 +281,21 @@ def _lock_counters(s: Session) -> None:
     s.execute(select(Counter.value).where(Counter.name == "articles").with_for_update())
 
 
-def favorite(s: Session, article: Article, user_id: int) -> None:
-    insert_ignore(s, Favorite, [{"article_id": article.id, "user_id": user_id}])
+def _id_of(slug: str) -> Any:
+    return select(Article.id).where(Article.slug == slug).scalar_subquery()
 
 
-def unfavorite(s: Session, article: Article, user_id: int) -> None:
+def favorite(s: Session, slug: str, user_id: int) -> None:
+    """Favourite the article with that slug, if there is one (the caller reads it back next,
+    which tells a missing article); favouriting twice is once."""
+    chosen = select(Article.id, literal(user_id)).where(Article.slug == slug)
+    statement = dialect_insert(s, Favorite).from_select(["article_id", "user_id"], chosen)
+    s.execute(statement.on_conflict_do_nothing())
+
+
+def unfavorite(s: Session, slug: str, user_id: int) -> None:
     s.execute(
-        delete(Favorite).where(Favorite.article_id == article.id, Favorite.user_id == user_id)
+        delete(Favorite).where(Favorite.article_id == _id_of(slug), Favorite.user_id == user_id)
     )
 
 
@@ -308,10 +329,11 @@ def _save_with_unique_slug(s: Session, article: Article) -> None:
     raise Invalid.on("title", "could not be made into a unique slug; try another")
 
 
-def _set_tags(s: Session, article: Article, names: Sequence[str]) -> None:
+def _add_tags(s: Session, article_id: int, names: Sequence[str]) -> None:
+    """Link the article to its tags, creating the new ones: two statements whatever the count."""
     wanted = sorted({name.strip() for name in names if name.strip()})
     if not wanted:
         return
     insert_ignore(s, Tag, [{"name": name} for name in wanted])
-    ids = s.scalars(select(Tag.id).where(Tag.name.in_(wanted))).all()
-    insert_ignore(s, ArticleTag, [{"article_id": article.id, "tag_id": tag_id} for tag_id in ids])
+    chosen = select(literal(article_id), Tag.id).where(Tag.name.in_(wanted)).order_by(Tag.id)
+    s.execute(insert(ArticleTag).from_select(["article_id", "tag_id"], chosen))

@@ -65,21 +65,21 @@ def test_every_change_keeps_the_counters_exact(connection: Connection, session: 
         assert _kept(connection) == _rows(connection)
 
     made = [
-        articles.create(
+        articles.by_slug(session, articles.create(
             session, author_id=author, title=f"t{i}", description="d", body="b",
             tags=["dragons", f"tag{i % 3}"],
-        )
+        ))
         for i, author in enumerate([anna, anna, bob, bob, cleo])
     ]  # fmt: skip
     check()
     assert _kept(connection)["articles"] == 5
     for article in made[:4]:
-        articles.favorite(session, article, cleo)
-    articles.favorite(session, made[0], bob)
-    articles.favorite(session, made[0], bob)  # twice is once
+        articles.favorite(session, article.slug, cleo)
+    articles.favorite(session, made[0].slug, bob)
+    articles.favorite(session, made[0].slug, bob)  # twice is once
     check()
-    articles.unfavorite(session, made[1], cleo)
-    articles.unfavorite(session, made[1], cleo)  # twice is once
+    articles.unfavorite(session, made[1].slug, cleo)
+    articles.unfavorite(session, made[1].slug, cleo)  # twice is once
     check()
     articles.update(session, made[2], {"tagList": ["tag0", "fresh"]})
     check()
