@@ -27,7 +27,7 @@ from api.middleware import (
     ServicesMiddleware,
 )
 from db.errors import DomainError
-from db.session import POOL_SIZE, close_session, make_engine, make_sessionmaker
+from db.session import close_session, make_engine, make_sessionmaker
 from settings import Settings
 
 SPEC = Path(__file__).parent / "openapi" / "api.yaml"
@@ -74,7 +74,7 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> Any:
     """The ASGI app. `bind` lets tests run every request inside their own transaction."""
     settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    engine = make_engine(settings.database_url, echo=settings.sql_echo, pool_size=settings.threads)
     if isinstance(bind, Connection):
         # the app's commits become savepoint releases inside the test's transaction
         maker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
 
     flask_app = app.app
     # Connexion has no option for the WSGI bridge; it is this one attribute (see BufferedWSGI)
-    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, workers=POOL_SIZE)
+    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, workers=settings.threads)
     flask_app.extensions["conduit"] = services
     flask_app.extensions["sessionmaker"] = maker
     flask_app.before_request(require_operation)

@@ -11,7 +11,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def table(runs: list[dict[str, Any]], *, stamp: str, machine: str, args: dict[str, Any]) -> str:
+def table(
+    runs: list[dict[str, Any]],
+    scaled: dict[str, Any] | None,
+    *,
+    stamp: str,
+    machine: str,
+    args: dict[str, Any],
+) -> str:
     lines = [
         f"Measured {stamp} on {machine}; {args['workers']} workers, wrk {args['threads']} threads "
         f"x {args['connections']} connections, {args['duration']} s after {args['warmup']} s "
@@ -34,31 +41,64 @@ def table(runs: list[dict[str, Any]], *, stamp: str, machine: str, args: dict[st
             )
             floor = f"{r.floor_ms:.2f}" if r.floor_ms else ""
             lines.append(
-                f"| {r.endpoint.label} | {_median(r.rps):.0f} | {r.endpoint.target} "
+                f"| {r.endpoint.label} | {_median(r.rps):.0f} | {r.endpoint.target or ''} "
                 f"| {_median(r.p50_ms):.2f} | {_median(r.p99_ms):.2f} | {r.errors} "
                 f"| {r.statements} | {r.serial_ms:.2f} | {floor} | {ratio} |"
             )
         rss = ", ".join(f"{m:.0f}" for m in run["rss_mib"])
         writes = ", ".join(f"{k} {v:.2f} ms" for k, v in run["writes"].items())
         lines += ["", f"RSS per worker (MiB): {rss}. Writes, p50 at 1 connection: {writes}.", ""]
+    base = next((run for run in runs if run["backend"] == "postgresql"), None)
+    if scaled is not None and base is not None:
+        lines += _scale_table(base, scaled)
     return "\n".join(lines)
 
 
+def _scale_table(base: dict[str, Any], scaled: dict[str, Any]) -> list[str]:
+    """The list requests at the larger scale against the same requests at the benchmark's."""
+    small, large = base["shape"], scaled["shape"]
+    lines = [
+        f"### Scale: postgresql, {large.articles:,} articles and {large.favorites:,} favourites "
+        f"against {small.articles:,} and {small.favorites:,} (seeded in "
+        f"{scaled['seed_seconds']:.1f} s)",
+        "",
+        "| request | p50 ms | p50 ms scaled | x | 1-conn ms | 1-conn ms scaled | x "
+        "| SQL floor ms | SQL floor ms scaled |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    before = {r.endpoint.key: r for r in base["results"]}
+    for r in scaled["results"]:
+        b = before[r.endpoint.key]
+        p50, p50_scaled = _median(b.p50_ms), _median(r.p50_ms)
+        lines.append(
+            f"| {r.endpoint.label} | {p50:.2f} | {p50_scaled:.2f} | {p50_scaled / p50:.2f} "
+            f"| {b.serial_ms:.2f} | {r.serial_ms:.2f} | {r.serial_ms / b.serial_ms:.2f} "
+            f"| {b.floor_ms:.2f} | {r.floor_ms:.2f} |"
+        )
+    return [*lines, ""]
+
+
 def write(
-    directory: Path, runs: list[dict[str, Any]], *, args: dict[str, Any], stamp: str, machine: str
+    directory: Path,
+    runs: list[dict[str, Any]],
+    scaled: dict[str, Any] | None,
+    *,
+    args: dict[str, Any],
+    stamp: str,
+    machine: str,
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "latest.md").write_text(
-        table(runs, stamp=stamp, machine=machine, args=args) + "\n"
+        table(runs, scaled, stamp=stamp, machine=machine, args=args) + "\n"
     )
     history = directory / "history.tsv"
     if not history.exists():
         history.write_text("stamp\tbackend\tscale\trequest\treq_s\tp50_ms\tp99_ms\terrors\n")
     with history.open("a") as out:
-        for run in runs:
+        for run in [*runs, *([scaled] if scaled else [])]:
             for r in run["results"]:
                 out.write(
-                    f"{stamp}\t{run['backend']}\t{args['scale']}\t{r.endpoint.key}"
+                    f"{stamp}\t{run['backend']}\t{run['scale']}\t{r.endpoint.key}"
                     f"\t{_median(r.rps):.0f}\t{_median(r.p50_ms):.2f}\t{_median(r.p99_ms):.2f}"
                     f"\t{r.errors}\n"
                 )
@@ -78,10 +118,10 @@ def chart(path: Path, runs: list[dict[str, Any]], *, stamp: str) -> None:
         values = [_median(r.rps) for r in run["results"]]
         xs = [x + i * width for x in range(len(labels))]
         ax.bar(xs, values, width, label=run["backend"])
-    targets = [r.endpoint.target for r in runs[0]["results"]]
+    aimed = [(x, r.endpoint.target) for x, r in enumerate(runs[0]["results"]) if r.endpoint.target]
     ax.scatter(
-        [x + width * (len(runs) - 1) / 2 for x in range(len(labels))],
-        targets,
+        [x + width * (len(runs) - 1) / 2 for x, _ in aimed],
+        [target for _, target in aimed],
         marker="_",
         s=900,
         color="black",

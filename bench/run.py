@@ -47,7 +47,7 @@ class Endpoint:
     key: str
     path: str
     auth: bool
-    target: int  # requests per second the issue asks for
+    target: int | None  # requests per second the issue asks for
     is_list: bool = True
     shown_as: str = ""
 
@@ -62,6 +62,8 @@ def endpoints(slug: str) -> list[Endpoint]:
         Endpoint("list_auth", "/api/articles?limit=20", True, 800),
         Endpoint("feed", "/api/articles/feed?limit=20", True, 800),
         Endpoint("tag", "/api/articles?tag=golang&limit=20", False, 800),
+        Endpoint("author", "/api/articles?author=benchuser07&limit=20", False, None),
+        Endpoint("favorited", "/api/articles?favorited=benchuser07&limit=20", False, None),
         Endpoint("article", f"/api/articles/{slug}", False, 1400, False, "/api/articles/{slug}"),
         Endpoint("tags", "/api/tags", False, 1800, is_list=False),
         Endpoint("profile", "/api/profiles/benchuser07", False, 1500, is_list=False),
@@ -215,6 +217,11 @@ def wrk(url: str, token: str, *, seconds: int, connections: int, threads: int) -
     }  # fmt: skip
 
 
+def one_connection_p50(url: str, token: str, seconds: int) -> float:
+    """Median latency with one request at a time: the time one request takes, end to end."""
+    return wrk(url, token, seconds=seconds, connections=1, threads=1)["p50"]
+
+
 def serial_p50(run: Callable[[], Any], n: int) -> float:
     """Median milliseconds of one request after another, at one connection."""
     times = []
@@ -228,8 +235,15 @@ def serial_p50(run: Callable[[], Any], n: int) -> float:
 # --- one backend -----------------------------------------------------------------------------
 
 
-def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    shape = Shape(prefix="bench", seed=1).scaled(args.scale)
+def bench_backend(
+    backend: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    *,
+    scale: float,
+    lists_only: bool = False,
+) -> dict[str, Any]:
+    shape = Shape(prefix="bench", seed=1).scaled(scale)
     with fresh_database(backend, workdir) as url:
         print(f"\n== {backend}: seeding {shape.articles} articles ...", flush=True)
         seed_seconds = prepare(url, shape)
@@ -239,7 +253,8 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict
             token = call(base, "POST", "/api/users/login", body=login)["user"]["token"]
             mine = call(base, "GET", "/api/articles?author=benchuser07&limit=20")["articles"]
             slug = min(mine, key=lambda a: a["title"])["slug"]
-            results = [Result(backend, ep) for ep in endpoints(slug)]
+            chosen = [ep for ep in endpoints(slug) if ep.is_list or not lists_only]
+            results = [Result(backend, ep) for ep in chosen]
             for round_ in range(args.rounds):
                 for r in results:
                     url_ = base + r.endpoint.path
@@ -270,18 +285,15 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict
                     )
             rss = [rss_mib(pid) for pid in worker_pids(proc.pid)]
             for r in results:
-                r.serial_ms = serial_p50(get(base, r.endpoint, token), 200)
-            writes = write_mix(base, token, slug, n=args.writes)
+                tok = token if r.endpoint.auth else ""
+                r.serial_ms = one_connection_p50(base + r.endpoint.path, tok, args.warmup + 2)
+            writes = {} if lists_only else write_mix(base, token, slug, n=args.writes)
         sql = floor.measure(url, [r.endpoint for r in results], user="benchuser00")
         for r in results:
             r.statements = sql[r.endpoint.key].statements
             r.floor_ms = sql[r.endpoint.key].floor_ms if r.endpoint.is_list else None
     return {"backend": backend, "results": results, "rss_mib": rss, "writes": writes,
-            "seed_seconds": seed_seconds, "shape": shape}  # fmt: skip
-
-
-def get(base: str, endpoint: Endpoint, token: str) -> Callable[[], Any]:
-    return lambda: call(base, "GET", endpoint.path, token if endpoint.auth else "")
+            "seed_seconds": seed_seconds, "shape": shape, "scale": scale}  # fmt: skip
 
 
 def write_mix(base: str, token: str, slug: str, *, n: int) -> dict[str, float]:
@@ -321,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8181)
     p.add_argument("--scale", type=float, default=1.0, help="100 gives 100,000 articles")
     p.add_argument("--writes", type=int, default=200, help="requests per write kind")
+    p.add_argument(
+        "--compare-scale",
+        type=float,
+        default=100.0,
+        help="run the list requests again on PostgreSQL at this scale and compare (0: skip)",
+    )
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
@@ -329,10 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
-            runs.append(bench_backend(backend, args, Path(tmp)))
+            runs.append(bench_backend(backend, args, Path(tmp), scale=args.scale))
+        scaled = None
+        if args.compare_scale and "postgresql" in args.backends.split(","):
+            scaled = bench_backend(
+                "postgresql", args, Path(tmp), scale=args.compare_scale, lists_only=True
+            )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    report.write(RESULTS, runs, args=vars(args), stamp=stamp, machine=machine)
-    print(report.table(runs, stamp=stamp, machine=machine, args=vars(args)))
+    report.write(RESULTS, runs, scaled, args=vars(args), stamp=stamp, machine=machine)
+    print(report.table(runs, scaled, stamp=stamp, machine=machine, args=vars(args)))
     return 0
 
 

@@ -9,18 +9,18 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-# Flask handlers run on this many threads per process (api.middleware.BufferedWSGI); a smaller
-# pool would close and reopen connections under load, losing PostgreSQL's session set-up and
-# SQLite's page cache
+# Without a size, as many connections as Connexion's default handler threads; the app asks for
+# one per handler thread (settings.threads), since a smaller pool would close and reopen
+# connections under load, losing PostgreSQL's session set-up and SQLite's page cache
 POOL_SIZE = 10
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_OPTION = "conduit_writes"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> Engine:
     """An engine with the same transactional behaviour on SQLite and PostgreSQL."""
     parsed = make_url(url)
-    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE}
+    pool = {"pool_size": pool_size, "max_overflow": pool_size}
     if parsed.get_backend_name() != "sqlite":
         # no pre-ping: it is a round trip on every checkout. A connection that died is found by
         # the statement that uses it, and SQLAlchemy then discards the whole pool

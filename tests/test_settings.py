@@ -57,18 +57,25 @@ def test_variables_are_read() -> None:
             "JWT_AUDIENCE": "you",
             "MAX_BODY_BYTES": "2048",
             "VALIDATE_RESPONSES": "true",
+            "THREADS": "7",
         }
     )
     assert s.database_url == "postgresql+psycopg://db/conduit"
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert (s.jwt_ttl_seconds, s.jwt_issuer, s.jwt_audience) == (3600, "me", "you")
     assert s.max_body_bytes == 2048
+    assert s.threads == 7
     assert s.validate_responses is True
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("JWT_TTL_SECONDS", "soon"), ("JWT_TTL_SECONDS", "5"), ("MAX_BODY_BYTES", "1")],
+    [
+        ("JWT_TTL_SECONDS", "soon"),
+        ("JWT_TTL_SECONDS", "5"),
+        ("MAX_BODY_BYTES", "1"),
+        ("THREADS", "0"),
+    ],
 )
 def test_bad_numbers_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
