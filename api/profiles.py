@@ -11,10 +11,7 @@ from db.session import session
 
 
 def get_profile(username: str) -> dict[str, Any]:
-    s = session()
-    found = users.by_username(s, username)
-    following = users.is_following(s, viewer_id(), found.id)
-    return {"profile": render.profile(found, following=following)}
+    return {"profile": render.profile(users.profile(session(), username, viewer_id()))}
 
 
 def follow_user(username: str) -> dict[str, Any]:

@@ -209,8 +209,11 @@ def _dialect(s: Session) -> str:
     return s.get_bind().dialect.name
 
 
+_TAGS_IN_USE = select(Tag.name).where(Tag.articles_count > 0)
+
+
 def tags_in_use(s: Session) -> list[str]:
-    return sorted(s.scalars(select(Tag.name).where(Tag.articles_count > 0)))
+    return sorted(s.connection().execute(_TAGS_IN_USE).scalars())
 
 
 def _not_found() -> NotFound:

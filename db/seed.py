@@ -86,7 +86,10 @@ def parse(argv: Sequence[str]) -> Shape:
 
 
 def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, int]:
-    """Insert the dataset into an empty database; returns what was inserted, per table."""
+    """Insert the dataset into an empty database; returns what was inserted, per table.
+
+    It commits batch by batch: an interrupted seed leaves a partial dataset, which the next
+    seed refuses like any other data (start again from an empty database)."""
     rnd = random.Random(shape.seed)  # noqa: S311 - demo data, deterministic on purpose
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(User)):
@@ -122,6 +125,7 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
         for chunk in _chunks(range(shape.articles), BATCH):
             rows = [_article(rnd, k, user_ids, start, shape.body_chars) for k in chunk]
             article_ids += s.scalars(insert(Article).returning(Article.id), rows)
+            s.commit()
             bar.update(len(rows))
         links = [
             {"article_id": a, "tag_id": t}
@@ -191,6 +195,10 @@ def _text(rnd: random.Random, chars: int) -> str:
 def _bulk(s: Session, model: type[Any], rows: list[dict[str, Any]], bar: Any) -> None:
     for chunk in _chunks(rows, BATCH):
         s.execute(insert(model), chunk)
+        # a transaction per batch: the counter triggers update the same few rows (tags, users)
+        # once per statement, and in one long transaction PostgreSQL can prune none of those
+        # row versions, so every foreign-key check behind them gets slower (quadratic overall)
+        s.commit()
         bar.update(len(chunk))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,8 +37,12 @@ def by_email(s: Session, email: str) -> User | None:
 def by_username(s: Session, username: str) -> User:
     user = s.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound.on("profile", "not found", "There is no user with that username.")
+        raise _no_profile()
     return user
+
+
+def _no_profile() -> NotFound:
+    return NotFound.on("profile", "not found", "There is no user with that username.")
 
 
 def create(s: Session, *, username: str, email: str, password_hash: str) -> User:
@@ -94,16 +98,27 @@ def _flush_unique(s: Session) -> None:
         raise Invalid({"username": [TAKEN]}, "That username or email was just taken.") from None
 
 
-def is_following(s: Session, follower_id: int | None, followee_id: int) -> bool:
-    if follower_id is None:
-        return False
-    return bool(
-        s.scalar(
-            select(
-                exists().where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
-            )
-        )
-    )
+_PROFILE = select(User.username, User.bio, User.image, false().label("following")).where(
+    User.username == bindparam("username")
+)
+_PROFILE_SEEN_BY = select(
+    User.username,
+    User.bio,
+    User.image,
+    exists()
+    .where(Follow.follower_id == bindparam("viewer"), Follow.followee_id == User.id)
+    .label("following"),
+).where(User.username == bindparam("username"))
+
+
+def profile(s: Session, username: str, viewer_id: int | None) -> Any:
+    """A profile as the viewer sees it, following flag included: one statement."""
+    statement = _PROFILE if viewer_id is None else _PROFILE_SEEN_BY
+    values = {"username": username, "viewer": viewer_id}
+    found = s.connection().execute(statement, values).first()
+    if found is None:
+        raise _no_profile()
+    return found
 
 
 def follow(s: Session, follower_id: int, followee: User) -> None:

@@ -109,3 +109,14 @@ def test_comment_list_runs_a_fixed_number_of_statements(
 def test_counting_sees_the_app_queries(api: Api, engine: Engine) -> None:
     """The counter itself works: a request that reads the database is seen doing so."""
     assert statements_for(engine, lambda: api.client.get("/api/tags")) == 1
+
+
+def test_a_profile_is_one_statement_and_the_caller_one_more(api: Api, engine: Engine) -> None:
+    reader, anna = api.register("reader"), api.register("anna")
+    api.follow(reader, anna)
+    with counting(engine) as anonymous:
+        seen = api.client.get("/api/profiles/anna").json()["profile"]
+    with counting(engine) as signed_in:
+        followed = api.client.get("/api/profiles/anna", headers=reader.headers).json()["profile"]
+    assert (seen["following"], followed["following"]) == (False, True)
+    assert (len(anonymous), len(signed_in)) == (1, 2)
