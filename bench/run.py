@@ -16,6 +16,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def prepare(url: str, shape: Shape) -> float:
 
 @contextmanager
 def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`make serve`, the command users deploy with, in a process group of its own."""
     env = {
         **os.environ,
         "CONDUIT_ENV": "production",
@@ -129,25 +131,29 @@ def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.
         "PORT": str(port),
         "WORKERS": str(workers),
     }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [gunicorn, "app:create_app()", "--config", "gunicorn.conf.py"],
+            [shutil.which("make") or "make", "--no-print-directory", "serve"],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
-            wait_ready(f"http://127.0.0.1:{port}/api/tags", proc, workers)
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/api/tags", proc, workers)
+            except SystemExit:
+                print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+                raise
             yield proc
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], workers: int) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit("the server exited before answering")
@@ -158,12 +164,25 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], workers: int) -> None:
         except OSError:
             pass
         time.sleep(0.3)
-    raise SystemExit("the server did not answer within 60 s")
+    raise SystemExit("the server did not answer within 120 s")
 
 
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return [int(p) for p in children.read_text().split()] if children.exists() else []
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def worker_pids(root: int) -> list[int]:
+    """The gunicorn workers under `make serve`: the children of the first gunicorn process."""
+    pending = [root]
+    while pending:
+        pid = pending.pop(0)
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        program = cmdline.read_bytes().split(b"\0")[:2] if cmdline.exists() else []
+        if any(Path(arg.decode()).name == "gunicorn" for arg in program):  # not make's shell
+            return _children(pid)
+        pending += _children(pid)
+    return []
 
 
 def rss_mib(pid: int) -> float:
