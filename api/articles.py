@@ -83,4 +83,4 @@ def committed(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
 def shown(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:
     """The article as the viewer sees it, fresh from the database."""
     row = articles.card(s, slug, viewer_id=viewer)
-    return {"article": render.article(row, articles.tag_list(row))}
+    return {"article": render.article(row, articles.tag_list(row), with_body=True)}

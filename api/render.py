@@ -37,8 +37,8 @@ def profile(row: Any, *, following: bool | None = None) -> dict[str, Any]:
     }
 
 
-def article(row: Any, tags: list[str]) -> dict[str, Any]:
-    """An article card; the body is included when the row has one."""
+def article(row: Any, tags: list[str], *, with_body: bool = False) -> dict[str, Any]:
+    """An article card; a single article shows its body, list items do not."""
     shaped = {
         "slug": row.slug,
         "title": row.title,
@@ -50,7 +50,7 @@ def article(row: Any, tags: list[str]) -> dict[str, Any]:
         "favoritesCount": int(row.favorites_count),
         "author": profile(row),
     }
-    if "body" in row._fields:
+    if with_body:
         shaped["body"] = row.body
     return shaped
 

@@ -90,9 +90,10 @@ def _total(given: frozenset[str], where: list[ColumnElement[bool]]) -> ColumnEle
 
 
 def _tag_names(dialect: str) -> ColumnElement[Any]:
-    """The article's tag names as a JSON array, aggregated inside the card's own query."""
+    """The article's tag names, aggregated inside the card's own query: an array on PostgreSQL
+    (the driver hands over a list), a JSON array on SQLite, which has no arrays."""
     names = Tag.name
-    aggregate = func.json_agg(names) if dialect == "postgresql" else func.json_group_array(names)
+    aggregate = func.array_agg(names) if dialect == "postgresql" else func.json_group_array(names)
     return (
         select(aggregate)
         .select_from(ArticleTag)
@@ -105,7 +106,7 @@ def _tag_names(dialect: str) -> ColumnElement[Any]:
 def tag_list(row: Row[Any]) -> list[str]:
     """A card's tags, sorted here rather than in SQL: one order on every database and collation."""
     names = row.tag_names
-    if isinstance(names, str):  # SQLite hands JSON over as text, PostgreSQL already decoded
+    if isinstance(names, str):  # SQLite's JSON text
         names = json.loads(names)
     return sorted(names or [])
 
