@@ -74,3 +74,75 @@ def test_concurrent_registrations_of_one_name_create_one_user(server: str) -> No
     for t in threads:
         t.join(timeout=120)
     assert sorted(outcomes) == [201] + [422] * (CLIENTS - 1)
+
+
+TAGS = ["red", "green", "blue", "cyan"]
+
+
+def _listed(server: str, query: str) -> tuple[int, int]:
+    """(articlesCount, articles actually listed) over every page of a list request."""
+    seen, offset, total = 0, 0, -1
+    while True:
+        status, body = call(server, "GET", f"/api/articles?limit=100&offset={offset}&{query}")
+        assert status == 200, body
+        total = body["articlesCount"]
+        seen += len(body["articles"])
+        offset += 100
+        if not body["articles"]:
+            return total, seen
+
+
+def test_counts_stay_exact_while_clients_create_retag_favourite_and_delete(server: str) -> None:
+    """Every path that changes a counter at once; the lock order keeps them from deadlocking."""
+    tokens = [_register(server, n) for n in range(CLIENTS)]
+    failures: list[Any] = []
+    start = threading.Barrier(CLIENTS)
+
+    def act(n: int, rnd: random.Random, mine: list[str], i: int) -> tuple[int, set[int]]:
+        roll = rnd.random()
+        if roll < 0.4 or not mine:
+            fields = {"title": f"t{n}-{i}", "description": "d", "body": "b",
+                      "tagList": rnd.sample(TAGS, 2)}  # fmt: skip
+            status, body = call(server, "POST", "/api/articles", {"article": fields}, tokens[n])
+            if status == 201:
+                mine.append(body["article"]["slug"])
+            return status, {201}
+        if roll < 0.6:
+            slug = mine.pop(rnd.randrange(len(mine)))
+            return call(server, "DELETE", f"/api/articles/{slug}", token=tokens[n])[0], {204}
+        if roll < 0.8:
+            retag = {"article": {"tagList": rnd.sample(TAGS, rnd.randint(0, 3))}}
+            slug = rnd.choice(mine)
+            return call(server, "PUT", f"/api/articles/{slug}", retag, tokens[n])[0], {200}
+        _, page = call(server, "GET", "/api/articles?limit=10")
+        if not page["articles"]:
+            return 200, {200}
+        slug = rnd.choice(page["articles"])["slug"]
+        method = "POST" if rnd.random() < 0.7 else "DELETE"
+        # the article may have been deleted since it was listed
+        status = call(server, method, f"/api/articles/{slug}/favorite", token=tokens[n])[0]
+        return status, {200, 404}
+
+    def client(n: int) -> None:
+        rnd = random.Random(n)  # noqa: S311 - a reproducible mix of actions, not security
+        mine: list[str] = []
+        start.wait()
+        for i in range(ROUNDS):
+            status, expected = act(n, rnd, mine, i)
+            if status not in expected:
+                failures.append((n, i, status))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    everything = _listed(server, "")
+    assert everything[0] == everything[1] > 0
+    queries = [f"tag={t}" for t in TAGS]
+    queries += [f"{f}=fan{n}" for f in ("author", "favorited") for n in range(CLIENTS)]
+    counted = {q: _listed(server, q) for q in queries}
+    assert {q: total for q, (total, _) in counted.items()} == {
+        q: seen for q, (_, seen) in counted.items()
+    }
