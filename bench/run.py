@@ -343,7 +343,7 @@ def write_mix(base: str, token: str, slug: str, *, n: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     p.add_argument("--backends", default="postgresql,sqlite")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--connections", type=int, default=16)
