@@ -294,7 +294,10 @@ def favorite(s: Session, slug: str, user_id: int) -> None:
     which tells a missing article); favouriting twice is once."""
     chosen = select(Article.id, literal(user_id)).where(Article.slug == slug)
     statement = dialect_insert(s, Favorite).from_select(["article_id", "user_id"], chosen)
-    s.execute(statement.on_conflict_do_nothing())
+    try:
+        s.execute(statement.on_conflict_do_nothing())
+    except IntegrityError:  # deleted by another transaction after this one saw it
+        raise _not_found() from None
 
 
 def unfavorite(s: Session, slug: str, user_id: int) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.errors import Forbidden, NotFound
@@ -39,7 +40,10 @@ def of_article(s: Session, article: Article, *, viewer_id: int | None) -> Sequen
 def create(s: Session, article: Article, *, author_id: int, body: str) -> Comment:
     comment = Comment(article_id=article.id, author_id=author_id, body=body)
     s.add(comment)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:  # the article was deleted by another transaction meanwhile
+        raise NotFound({"article": ["not found"]}, "There is no article with that slug.") from None
     return comment
 
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from tests.live import call
 
 CLIENTS = 20
 ROUNDS = 15
+
+
+def _run_clients(client: Callable[[int], None]) -> None:
+    """CLIENTS threads running client(n) at once; returns when all are done."""
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
 
 
 def _register(server: str, n: int) -> str:
@@ -46,11 +56,7 @@ def test_favourite_counts_stay_exact_under_concurrent_clients(server: str) -> No
                 failures.append((n, status, body))
         final[n] = favourited
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _run_clients(client)
     assert failures == []
     assert len(final) == CLIENTS
     status, body = call(server, "GET", f"/api/articles/{slug}")
@@ -68,11 +74,7 @@ def test_concurrent_registrations_of_one_name_create_one_user(server: str) -> No
         start.wait()
         outcomes.append(call(server, "POST", "/api/users", {"user": user})[0])
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _run_clients(client)
     assert sorted(outcomes) == [201] + [422] * (CLIENTS - 1)
 
 
@@ -118,8 +120,12 @@ def test_counts_stay_exact_while_clients_create_retag_favourite_and_delete(serve
         if not page["articles"]:
             return 200, {200}
         slug = rnd.choice(page["articles"])["slug"]
+        # the article may be deleted since it was listed, or while this request runs
+        if rnd.random() < 0.3:
+            comment = {"comment": {"body": "hello"}}
+            status = call(server, "POST", f"/api/articles/{slug}/comments", comment, tokens[n])[0]
+            return status, {201, 404}
         method = "POST" if rnd.random() < 0.7 else "DELETE"
-        # the article may have been deleted since it was listed
         status = call(server, method, f"/api/articles/{slug}/favorite", token=tokens[n])[0]
         return status, {200, 404}
 
@@ -132,11 +138,7 @@ def test_counts_stay_exact_while_clients_create_retag_favourite_and_delete(serve
             if status not in expected:
                 failures.append((n, i, status))
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _run_clients(client)
     assert failures == []
     everything = _listed(server, "")
     assert everything[0] == everything[1] > 0
