@@ -114,6 +114,8 @@ class BufferedWSGI:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         request = io.BytesIO(b"".join(chunks))
+        # a2wsgi types the body as its own streaming reader and the environ as a TypedDict; a
+        # BytesIO reads the same, and the environ is only handed on to Flask
         environ: dict[str, Any] = build_environ(scope, request)  # type: ignore[arg-type, assignment]
         run = functools.partial(contextvars.copy_context().run, self._exchange, environ)
         status, headers, body = await asyncio.get_running_loop().run_in_executor(self.executor, run)

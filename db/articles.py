@@ -202,7 +202,7 @@ def card(s: Session, slug: str, *, viewer_id: int | None) -> Row[Any]:
     statement = _card_statement(_dialect(s), viewer_id is not None)
     row = s.connection().execute(statement, {"slug": slug, "viewer": viewer_id}).first()
     if row is None:
-        raise _not_found()
+        raise article_not_found()
     return row
 
 
@@ -217,14 +217,14 @@ def tags_in_use(s: Session) -> list[str]:
     return sorted(s.connection().execute(_TAGS_IN_USE).scalars())
 
 
-def _not_found() -> NotFound:
+def article_not_found() -> NotFound:
     return NotFound({"article": ["not found"]}, "There is no article with that slug.")
 
 
 def by_slug(s: Session, slug: str) -> Article:
     article = s.scalar(select(Article).where(Article.slug == slug))
     if article is None:
-        raise _not_found()
+        raise article_not_found()
     return article
 
 
@@ -285,10 +285,6 @@ def _lock_counters(s: Session) -> None:
     s.execute(select(Counter.value).where(Counter.name == "articles").with_for_update())
 
 
-def _id_of(slug: str) -> Any:
-    return select(Article.id).where(Article.slug == slug).scalar_subquery()
-
-
 def favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
@@ -297,12 +293,15 @@ def favorite(s: Session, slug: str, user_id: int) -> None:
     try:
         s.execute(statement.on_conflict_do_nothing())
     except IntegrityError:  # deleted by another transaction after this one saw it
-        raise _not_found() from None
+        raise article_not_found() from None
 
 
 def unfavorite(s: Session, slug: str, user_id: int) -> None:
     s.execute(
-        delete(Favorite).where(Favorite.article_id == _id_of(slug), Favorite.user_id == user_id)
+        delete(Favorite).where(
+            Favorite.article_id == select(Article.id).where(Article.slug == slug).scalar_subquery(),
+            Favorite.user_id == user_id,
+        )
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, exists, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.articles import article_not_found
 from db.errors import Forbidden, NotFound
 from db.models import Article, Comment, Follow, User
 
@@ -43,7 +44,7 @@ def create(s: Session, article: Article, *, author_id: int, body: str) -> Commen
     try:
         s.flush()
     except IntegrityError:  # the article was deleted by another transaction meanwhile
-        raise NotFound({"article": ["not found"]}, "There is no article with that slug.") from None
+        raise article_not_found() from None
     return comment
 
 
