@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run serve test lint types migrate seed bench clean install install-dev
+.PHONY: run serve test lint types migrate seed admin bench clean install install-dev
 
 # what the service needs to run, and on top of it what the tests and checks need
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +37,11 @@ migrate: install
 seed: install
 	$(PY) -m cli migrate
 	$(PY) -m cli seed $(SEED_ARGS)
+
+## make admin LOGIN=jake [ROLE=moderator]: give an existing user a role (admin by default)
+admin: install
+	@test -n "$(LOGIN)" || { echo "usage: make admin LOGIN=EMAIL_OR_USERNAME [ROLE=admin|moderator|user]"; exit 2; }
+	CONDUIT_ENV=$${CONDUIT_ENV:-development} $(PY) -m cli admin "$(LOGIN)" --role "$(or $(ROLE),admin)"
 
 ## make bench: seed, serve as deployed, load with wrk, write bench/results/ (BENCH_ARGS="--scale 100")
 bench: install-dev

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,18 @@ from flask import Response
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException
 
-from api import errors
-from api.auth import Passwords, Tokens
-from api.context import Services, authenticate, require_operation
+from api import problems, validation
+from api.authorization import AuthorizationMiddleware
+from api.context import Services, close_session, require_operation, settle_caller
 from api.middleware import (
     BodyLimitMiddleware,
     BufferedWSGI,
     ProblemCORSMiddleware,
     ServicesMiddleware,
 )
+from api.security import Passwords, Tokens
 from db.errors import DomainError
-from db.session import close_session, make_engine, make_sessionmaker
+from db.session import make_engine, make_sessionmaker
 from settings import Settings
 
 SPEC = Path(__file__).parent / "openapi" / "api.yaml"
@@ -40,9 +42,12 @@ class TagResolver(Resolver):
     This keeps operationIds clean for SDK method names while handlers live one module per tag.
     """
 
+    def __init__(self, paths: dict[str, Any]) -> None:
+        super().__init__()
+        self.paths = paths
+
     def resolve_operation_id(self, operation: Any) -> str:
-        # Connexion keeps the raw operation object private; the tag is only there
-        tag: str = operation._operation["tags"][0]
+        tag: str = self.paths[operation.path][operation.method]["tags"][0]
         return f"api.{tag.lower()}.{operation.operation_id}"
 
     def resolve_function_from_operation_id(self, operation_id: str) -> Callable[..., Response]:
@@ -50,23 +55,24 @@ class TagResolver(Resolver):
 
 
 def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
-    """Handlers return a body, or (body, status); this makes the JSON response.
+    """Handlers return a body, or (body, status), or (body, status, headers); this makes the
+    JSON response.
 
     Connexion cannot choose between the success and the problem media types an operation
-    declares, so the response is built here, in one place, with its content type. The caller
-    is settled here too, because this runs for every operation and only for them.
+    declares, so the response is built here, in one place, with its content type.
     """
 
     @functools.wraps(handler)  # Connexion reads the handler's parameters through this
     def reply(*args: Any, **kwargs: Any) -> Response:
-        authenticate()
         result = handler(*args, **kwargs)
-        body, status = result if isinstance(result, tuple) else (result, 200)
+        body, status, headers = (
+            (*result, {})[:3] if isinstance(result, tuple) else (result, 200, {})
+        )
         if body is None:
-            empty = Response(status=status)
+            empty = Response(status=status, headers=headers)
             del empty.headers["Content-Type"]  # nothing to describe
             return empty
-        return Response(orjson.dumps(body), status=status, content_type=JSON)
+        return Response(orjson.dumps(body), status=status, headers=headers, content_type=JSON)
 
     return reply
 
@@ -80,6 +86,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         maker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
     else:
         maker = make_sessionmaker(bind or engine)
+    # the handler threads, shared by Flask and the caller check that runs before validation
+    executor = ThreadPoolExecutor(thread_name_prefix="handler", max_workers=settings.threads)
     services = Services(
         settings=settings,
         engine=engine,
@@ -91,17 +99,22 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             ttl_seconds=settings.jwt_ttl_seconds,
         ),
         passwords=Passwords(settings.argon2_profile),
+        executor=executor,
     )
+    spec = yaml.safe_load(SPEC.read_text())
 
     app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent)
     app.add_api(
         SPEC.name,
-        resolver=TagResolver(),
+        resolver=TagResolver(spec["paths"]),
         pythonic_params=True,
         validate_responses=settings.validate_responses,
         validator_map={
-            "parameter": errors.ParamValidator,
-            "body": {"application/json": errors.BodyValidator},
+            "parameter": validation.ParamValidator,
+            "body": {
+                "application/json": validation.BodyValidator,
+                "application/x-www-form-urlencoded": validation.TokenFormValidator,
+            },
         },
         swagger_ui_options=SwaggerUIOptions(
             swagger_ui_config={"persistAuthorization": True, "displayOperationId": True}
@@ -116,21 +129,26 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         max_age=600,
     )
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)
+    # after authentication, before validation (api/authorization.py)
+    app.add_middleware(AuthorizationMiddleware, MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
         BodyLimitMiddleware, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes
     )
-    spec = yaml.safe_load(SPEC.read_text())
-    app.add_error_handler(405, errors.method_not_allowed(spec["paths"], spec["servers"][0]["url"]))
-    app.add_error_handler(DomainError, errors.domain_error)
-    app.add_error_handler(connexion.ProblemException, errors.http_error)
-    app.add_error_handler(HTTPException, errors.http_error)
-    app.add_error_handler(Exception, errors.server_error)
+    app.add_error_handler(
+        405, problems.method_not_allowed(spec["paths"], spec["servers"][0]["url"])
+    )
+    app.add_error_handler(DomainError, problems.domain_error)
+    app.add_error_handler(problems.OAuthError, problems.oauth_error)
+    app.add_error_handler(connexion.ProblemException, problems.http_error)
+    app.add_error_handler(HTTPException, problems.http_error)
+    app.add_error_handler(Exception, problems.server_error)
 
     flask_app = app.app
     # Connexion has no option for the WSGI bridge; it is this one attribute (see BufferedWSGI)
-    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, workers=settings.threads)
+    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, executor)
     flask_app.extensions["conduit"] = services
     flask_app.extensions["sessionmaker"] = maker
     flask_app.before_request(require_operation)
+    flask_app.before_request(settle_caller)
     flask_app.teardown_appcontext(close_session)
     return app

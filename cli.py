@@ -1,4 +1,4 @@
-"""Command line: `python -m cli run | migrate | seed`."""
+"""Command line: `python -m cli run | migrate | seed | admin`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import sys
 
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-from db import migrate
+from db import migrate, users
+from db.errors import DomainError
+from db.models import ROLES
 from db.session import make_engine
 from settings import ConfigError, Settings
 
@@ -38,9 +41,32 @@ def seed(settings: Settings, argv: list[str]) -> None:
     seed_main(settings, argv)
 
 
+def admin(settings: Settings, argv: list[str]) -> int:
+    """Give an existing user a role: how the first admin comes to be."""
+    parser = argparse.ArgumentParser(prog="python -m cli admin")
+    parser.add_argument("login", metavar="EMAIL_OR_USERNAME")
+    parser.add_argument("--role", choices=ROLES, default="admin")
+    args = parser.parse_args(argv)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as s, s.begin():
+            user = users.by_login(s, args.login)
+            if user is None:
+                print(f"no user has the email or username {args.login!r}", file=sys.stderr)
+                return 1
+            users.set_role(s, user, args.role, by=None)
+            print(f"{user.username} is now {user.role}")
+    except DomainError as e:
+        print(f"refused: {e.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli")
-    parser.add_argument("command", choices=["run", "migrate", "seed"])
+    parser.add_argument("command", choices=["run", "migrate", "seed", "admin"])
     args, rest = parser.parse_known_args(argv)
     try:
         settings = Settings.from_env()
@@ -51,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         run(settings)
     elif args.command == "migrate":
         _migrate(settings)
+    elif args.command == "admin":
+        return admin(settings, rest)
     else:
         seed(settings, rest)
     return 0

@@ -7,10 +7,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import render
-from api.context import caller_id, viewer_id
+from api.context import caller, caller_id, refuse_read_only, session, viewer_id
 from db import articles
 from db.articles import Filters
-from db.session import session
 
 
 def list_articles(
@@ -42,6 +41,7 @@ def get_article(slug: str) -> dict[str, Any]:
 def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     s = session()
     fields = body["article"]
+    refuse_read_only()
     me = caller_id()
     slug = articles.create(
         s,
@@ -57,6 +57,7 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
     s, me = session(), caller_id()
     article = articles.owned_by(s, slug, me)
+    refuse_read_only(lambda: shown(s, slug, me)["article"])
     fields = body["article"]
     changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
     for k in ("title", "description"):
@@ -66,9 +67,10 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
     return committed(s, shown(s, article.slug, me))
 
 
-def delete_article(slug: str) -> tuple[None, int]:
-    s = session()
-    articles.delete_article(s, articles.owned_by(s, slug, caller_id()))
+def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
+    s, me = session(), caller()
+    article = articles.owned_by(s, slug, me.id, moderating=me.moderates)
+    articles.delete_article(s, article, by=me.id, reason=reason)
     s.commit()
     return None, 204
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import caller_id, current_user, viewer_id
+from api.context import caller, current_user, refuse_read_only, session, viewer_id
 from db import articles, comments
-from db.session import session
 
 
 def list_comments(slug: str) -> dict[str, Any]:
@@ -18,6 +17,7 @@ def list_comments(slug: str) -> dict[str, Any]:
 
 def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     s, me = session(), current_user()
+    refuse_read_only()
     comment = comments.create(
         s, articles.by_slug(s, slug), author_id=me.id, body=body["comment"]["body"]
     )
@@ -27,8 +27,9 @@ def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int
     return reply, 201
 
 
-def delete_comment(slug: str, id_: int) -> tuple[None, int]:
-    s = session()
-    comments.delete_owned(s, articles.by_slug(s, slug), id_, user_id=caller_id())
+def delete_comment(slug: str, id_: int, reason: str | None = None) -> tuple[None, int]:
+    s, me = session(), caller()
+    article = articles.by_slug(s, slug)
+    comments.delete(s, article, id_, by=me.id, moderating=me.moderates, reason=reason)
     s.commit()
     return None, 204

@@ -1,20 +1,30 @@
-"""What a handler needs besides its arguments: the app's services and the caller."""
+"""What a handler needs besides its arguments: the app's services, the request's database
+session and the caller, each settled before the handler runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from connexion.context import context as connexion_context
-from flask import current_app, g, request
+from connexion.context import operation as connexion_operation
+from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import Passwords, Tokens
+from api.authorization import CONTEXT_KEY, Caller, settle_in_request
+from api.problems import Unauthorized
+from api.security import Passwords, Tokens
+from api.validation import READ_ONLY_KEY
 from db import users
-from db.errors import NotFound, Unauthorized
+from db.errors import Invalid, NotFound
 from db.models import User
-from db.session import session
+from db.session import open_session
 from settings import Settings
+
+SAFE_METHODS = frozenset({"get", "head", "options"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,8 @@ class Services:
     sessionmaker: sessionmaker[Session]
     tokens: Tokens
     passwords: Passwords
+    # the handler threads: Flask runs on them, and so does the caller check before validation
+    executor: ThreadPoolExecutor
 
 
 def services() -> Services:
@@ -40,43 +52,69 @@ def require_operation() -> None:
         raise NotFound.on("resource", "not found", "No operation matches this path.") from None
 
 
-def authenticate() -> None:
-    """Who is calling, settled once per operation before its handler runs.
+def session() -> Session:
+    """The request's session, opened on first use for what the operation does: an operation
+    with a safe method only reads, any other may write."""
+    if "db" not in g:
+        writes = connexion_operation.method.lower() not in SAFE_METHODS
+        g.db = open_session(current_app.extensions["sessionmaker"], writes=writes)
+    db: Session = g.db
+    return db
 
-    A token that verifies still has to belong to an existing user. On optional-auth operations
-    Connexion treats a bad token as anonymous; a request that reached the anonymous alternative
-    while carrying credentials had them rejected, so they are checked again here for the reason.
-    """
-    g.caller = None
-    token_info = connexion_context.get("token_info")
-    header = request.headers.get("Authorization")
-    if token_info == {} and header is not None:
-        services().tokens.from_header(header)
-        raise Unauthorized.on("token", "is invalid")  # pragma: no cover - from_header raised
-    subject = connexion_context.get("user")
-    if subject is not None:
-        g.caller = users.existing_id(session(), int(subject))
-        if g.caller is None:
-            raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
+
+def settle_caller() -> None:
+    """Before every handler: who calls, and whether they may (api/authorization.py)."""
+    settle_in_request(session)
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    if (s := g.pop("db", None)) is not None:
+        s.close()  # anything not committed is rolled back
+
+
+def caller() -> Caller:
+    """The caller, on an operation that requires authentication."""
+    found = viewer()
+    if found is None:  # pragma: no cover - Connexion refuses such requests before the handler
+        raise Unauthorized.on("token", "is missing")
+    return found
+
+
+def viewer() -> Caller | None:
+    """The caller on an optional-auth operation, None when anonymous."""
+    found: Caller | None = connexion_context.get(CONTEXT_KEY)
+    return found
 
 
 def caller_id() -> int:
-    """The caller's id, on an operation that requires authentication."""
-    caller: int | None = g.caller
-    if caller is None:  # pragma: no cover - Connexion refuses such requests before the handler
-        raise Unauthorized.on("token", "is missing")
-    return caller
+    return caller().id
+
+
+def viewer_id() -> int | None:
+    found = viewer()
+    return None if found is None else found.id
 
 
 def current_user() -> User:
     """The caller as a model, for the operations that show or change the account itself."""
     user = users.get(session(), caller_id())
-    if user is None:  # pragma: no cover - authenticate() found it in this same request
+    if user is None:  # pragma: no cover - deleted between the caller check and now
         raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
     return user
 
 
-def viewer_id() -> int | None:
-    """The caller's id on an optional-auth operation, None when anonymous."""
-    viewer: int | None = g.caller
-    return viewer
+def refuse_read_only(current: Callable[[], Mapping[str, Any]] | None = None) -> None:
+    """A body may carry back read-only fields (the spec marks them) with the values the client
+    was given, as frontends that send a whole object back do; any other value is an attempt to
+    set what only the server sets, and is 422. On a create there is nothing yet to send back.
+    `current` shows the resource as the client was given it; it is called only when needed."""
+    sent: dict[str, Any] = connexion_context.get(READ_ONLY_KEY) or {}
+    if not sent:
+        return
+    shown = current() if current is not None else {}
+    changed = sorted(k for k, v in sent.items() if current is None or shown.get(k) != v)
+    if changed:
+        raise Invalid(
+            {name: ["is read-only"] for name in changed},
+            f"Only the server sets {', '.join(changed)}.",
+        )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.articles import committed, shown
-from api.context import caller_id
+from api.context import caller_id, session
 from db import articles
-from db.session import session
 
 
 def favorite_article(slug: str) -> dict[str, Any]:

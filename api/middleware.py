@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db.errors import PayloadTooLarge
+from api.problems import PayloadTooLarge
 
 
 class ServicesMiddleware:
@@ -99,9 +99,9 @@ class BufferedWSGI:
     the throughput of a trivial endpoint (see README, Performance).
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], workers: int) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], executor: ThreadPoolExecutor) -> None:
         self.app = app  # Connexion's add_wsgi_middleware wraps this attribute
-        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=workers)
+        self.executor = executor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # Flask has no start-up or shutdown work

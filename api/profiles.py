@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import caller_id, viewer_id
+from api.context import caller_id, session, viewer_id
 from db import users
-from db.session import session
 
 
 def get_profile(username: str) -> dict[str, Any]:

@@ -23,7 +23,42 @@ def user(u: User, token: str) -> dict[str, Any]:
             "username": u.username,
             "bio": u.bio,
             "image": u.image,
+            "role": u.role,
         }
+    }
+
+
+def managed_user(row: Any) -> dict[str, Any]:
+    """A user as an administrator sees it, from a row of `db.users.managed`."""
+    u: User = row.User
+    return {
+        "username": u.username,
+        "email": u.email,
+        "bio": u.bio,
+        "image": u.image,
+        "role": u.role,
+        "status": u.status,
+        "suspensionReason": u.suspension_reason,
+        "createdAt": timestamp(u.created_at),
+        "counts": {
+            "articles": u.articles_count,
+            "favorites": u.favorites_count,
+            "comments": row.comments,
+            "followers": row.followers,
+            "following": row.following,
+        },
+    }
+
+
+def audit_entry(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "createdAt": timestamp(row.created_at),
+        "actor": row.actor,
+        "action": row.action,
+        "target": row.target,
+        "subject": row.subject,
+        "reason": row.reason,
     }
 
 

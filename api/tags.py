@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.context import session
 from db import articles
-from db.session import session
 
 
 def list_tags() -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from api import render
-from api.context import current_user, services
+from api.context import current_user, refuse_read_only, services, session
+from api.problems import Unauthorized
 from db import users
-from db.errors import Unauthorized
-from db.session import session
+from db.errors import Forbidden
+from db.models import User
 
 
 def login_user(body: dict[str, Any]) -> dict[str, Any]:
@@ -19,15 +20,19 @@ def login_user(body: dict[str, Any]) -> dict[str, Any]:
     ok = svc.passwords.verify(user.password_hash if user else None, credentials["password"])
     if user is None or not ok:
         raise Unauthorized({"email or password": ["is invalid"]}, "Wrong email or password.")
+    # only with the right password: a wrong one gets the same answer for every account
+    if user.status != "active":
+        raise Forbidden.on("account", "is suspended", "This account is suspended.")
     if svc.passwords.needs_rehash(user.password_hash):
         user.password_hash = svc.passwords.hash(credentials["password"])
         s.commit()
-    return render.user(user, svc.tokens.issue(user.id))
+    return _shown(user)
 
 
 def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     s, svc = session(), services()
     fields = body["user"]
+    refuse_read_only()
     user = users.create(
         s,
         username=fields["username"],
@@ -35,22 +40,36 @@ def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         password_hash=svc.passwords.hash(fields["password"]),
     )
     s.commit()
-    return render.user(user, svc.tokens.issue(user.id)), 201
+    return _shown(user), 201
 
 
 def get_current_user() -> dict[str, Any]:
-    me = current_user()
-    return render.user(me, services().tokens.issue(me.id))
+    return _shown(current_user())
 
 
 def update_current_user(body: dict[str, Any]) -> dict[str, Any]:
     s, svc, me = session(), services(), current_user()
     fields = body["user"]
+    refuse_read_only(lambda: render.user(me, token="")["user"])
     changes = {k: fields[k] for k in ("email", "username") if k in fields}
     # an empty string clears bio and image like null: what settings forms send
     changes.update({k: fields[k] or None for k in ("bio", "image") if k in fields})
     if "password" in fields:
         changes["password_hash"] = svc.passwords.hash(fields["password"])
     users.update(s, me, changes)
+    if "password" in fields:
+        users.revoke_tokens(s, me)  # the reply carries a token of the new generation
     s.commit()
-    return render.user(me, svc.tokens.issue(me.id))
+    return _shown(me)
+
+
+def logout_everywhere() -> tuple[None, int]:
+    s, me = session(), current_user()
+    users.revoke_tokens(s, me)
+    s.commit()
+    return None, 204
+
+
+def _shown(user: User) -> dict[str, Any]:
+    """The user with a fresh token of their current generation."""
+    return render.user(user, services().tokens.issue(user.id, user.token_generation))

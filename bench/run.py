@@ -272,7 +272,11 @@ def bench_backend(
             token = call(base, "POST", "/api/users/login", body=login)["user"]["token"]
             mine = call(base, "GET", "/api/articles?author=benchuser07&limit=20")["articles"]
             slug = min(mine, key=lambda a: a["title"])["slug"]
-            chosen = [ep for ep in endpoints(slug) if ep.is_list or not lists_only]
+            chosen = [
+                ep
+                for ep in endpoints(slug)
+                if (ep.is_list or not lists_only) and (not args.only or ep.key in args.only)
+            ]
             results = [Result(backend, ep) for ep in chosen]
             for round_ in range(args.rounds):
                 for r in results:
@@ -357,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=100.0,
         help="run the list requests again on PostgreSQL at this scale and compare (0: skip)",
+    )
+    p.add_argument(
+        "--only",
+        type=lambda keys: set(keys.split(",")),
+        default=set(),
+        help="only these requests, by key: list,list_auth,feed,tag,author,favorited,...",
     )
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from db import audit
 from db.errors import Forbidden, Invalid, NotFound
 from db.models import Article, ArticleTag, Counter, Favorite, Follow, Tag, User, utcnow
 from db.util import dialect_insert, insert_ignore
@@ -228,9 +229,10 @@ def by_slug(s: Session, slug: str) -> Article:
     return article
 
 
-def owned_by(s: Session, slug: str, user_id: int) -> Article:
+def owned_by(s: Session, slug: str, user_id: int, *, moderating: bool = False) -> Article:
+    """The article, if the user wrote it, or may act on anyone's (a moderator)."""
     article = by_slug(s, slug)
-    if article.author_id != user_id:
+    if article.author_id != user_id and not moderating:
         raise Forbidden({"article": ["is not yours"]}, "Only the author may change this article.")
     return article
 
@@ -271,10 +273,14 @@ def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
     return article
 
 
-def delete_article(s: Session, article: Article) -> None:
-    # comments, favourites and tag links go with it (ON DELETE CASCADE)
+def delete_article(s: Session, article: Article, *, by: int, reason: str | None = None) -> None:
+    """Delete it, with its comments, favourites and tag links (ON DELETE CASCADE); deleting
+    someone else's article is moderation, and goes into the audit log."""
     _lock_counters(s)
     s.execute(delete(Article).where(Article.id == article.id))
+    if by != article.author_id:
+        audit.record(s, actor_id=by, action="article.delete", target_user_id=article.author_id,
+                     subject=f"{article.slug}: {article.title}", reason=reason)  # fmt: skip
 
 
 def _lock_counters(s: Session) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, exists, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db import audit
 from db.articles import article_not_found
 from db.errors import Forbidden, NotFound
 from db.models import Article, Comment, Follow, User
@@ -48,11 +49,23 @@ def create(s: Session, article: Article, *, author_id: int, body: str) -> Commen
     return comment
 
 
-def delete_owned(s: Session, article: Article, comment_id: int, *, user_id: int) -> None:
+def delete(
+    s: Session,
+    article: Article,
+    comment_id: int,
+    *,
+    by: int,
+    moderating: bool = False,
+    reason: str | None = None,
+) -> None:
+    """Delete the comment if `by` wrote it, or moderates: that goes into the audit log."""
     comment = s.get(Comment, comment_id)
     if comment is None or comment.article_id != article.id:
         raise NotFound({"comment": ["not found"]}, "There is no such comment on this article.")
-    if comment.author_id != user_id:
+    if comment.author_id != by and not moderating:
         raise Forbidden({"comment": ["is not yours"]}, "Only its author may delete a comment.")
     s.delete(comment)
     s.flush()
+    if comment.author_id != by:
+        audit.record(s, actor_id=by, action="comment.delete", target_user_id=comment.author_id,
+                     subject=f"comment {comment.id} on {article.slug}", reason=reason)  # fmt: skip

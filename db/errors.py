@@ -1,4 +1,4 @@
-"""Domain errors: raised by the data layer and the API alike, turned into HTTP in api/errors.py."""
+"""Domain errors: what the data layer refuses, turned into HTTP problems in api/problems.py."""
 
 from __future__ import annotations
 
@@ -22,14 +22,6 @@ class DomainError(Exception):
         return cls({field: [message]}, detail)
 
 
-class BadRequest(DomainError):
-    status_code = 400
-
-
-class Unauthorized(DomainError):
-    status_code = 401
-
-
 class Forbidden(DomainError):
     status_code = 403
 
@@ -38,8 +30,10 @@ class NotFound(DomainError):
     status_code = 404
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
+class Conflict(DomainError):
+    """The request is fine, but the state it would leave is not allowed."""
+
+    status_code = 409
 
 
 class Invalid(DomainError):

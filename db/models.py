@@ -19,6 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Who may do what is decided in api/ (roles map to scopes there); the database knows the names
+ROLES = ("user", "moderator", "admin")
+STATUSES = ("active", "suspended")
+
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -42,6 +46,10 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'moderator', 'admin')", name="role"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -56,6 +64,12 @@ class User(Base):
     # (migration 0002), so the author and favorited filters count in one row
     articles_count: Mapped[int] = mapped_column(server_default=text("0"))
     favorites_count: Mapped[int] = mapped_column(server_default=text("0"))
+    role: Mapped[str] = mapped_column(String(16), server_default=text("'user'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
+    suspension_reason: Mapped[str | None] = mapped_column(String(500))
+    # every token carries the generation it was issued in; raising it revokes them all at once
+    # (password change, role change, suspension, logout everywhere)
+    token_generation: Mapped[int] = mapped_column(server_default=text("0"))
 
 
 class Counter(Base):
@@ -146,3 +160,25 @@ class Comment(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    """A moderation or administration action: who did what, to whom, when and why."""
+
+    __tablename__ = "audit_log"
+    # newest first
+    __table_args__ = (Index(None, "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    # the user acted upon: the account itself, or the author of what was deleted
+    target_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # what was acted upon, as it was then (a deleted article keeps its slug and title here)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str | None] = mapped_column(String(500))

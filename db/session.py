@@ -1,10 +1,9 @@
-"""Engines and the one-session-per-request rule."""
+"""Engines and sessions, each opened for what it will do: read, or write."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, request
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 # one per handler thread (settings.threads), since a smaller pool would close and reopen
 # connections under load, losing PostgreSQL's session set-up and SQLite's page cache
 POOL_SIZE = 10
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_OPTION = "conduit_writes"
 
 
@@ -59,25 +57,19 @@ def make_sessionmaker(bind: Any, **options: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, **options)
 
 
-def session() -> Session:
-    """The request's session, opened on first use; a request that may write says so up front."""
-    if "db" not in g:
-        g.db = current_app.extensions["sessionmaker"]()
-        g.db.connection(execution_options=_options(request.method, g.db.get_bind()))
-    db: Session = g.db
-    return db
+def open_session(maker: sessionmaker[Session], *, writes: bool) -> Session:
+    """A session whose connection is set up for its work: one that may write takes SQLite's
+    write lock up front, one that only reads runs on PostgreSQL without a transaction."""
+    s = maker()
+    s.connection(execution_options=_options(writes, s.get_bind()))
+    return s
 
 
-def _options(method: str, bind: Engine | Connection) -> dict[str, Any]:
-    if method not in SAFE_METHODS:
+def _options(writes: bool, bind: Engine | Connection) -> dict[str, Any]:
+    if writes:
         return {WRITE_OPTION: True}
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         # a read runs each statement on its own: no BEGIN and ROLLBACK round trips. Every
         # statement still sees one consistent snapshot; SQLite's BEGIN costs no round trip
         return {"isolation_level": "AUTOCOMMIT"}
     return {}
-
-
-def close_session(_exc: BaseException | None = None) -> None:
-    if (s := g.pop("db", None)) is not None:
-        s.close()  # anything not committed is rolled back

@@ -2,36 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, false, or_, select
+from sqlalchemy import Row, Select, bindparam, delete, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.errors import Invalid, NotFound
-from db.models import Follow, User
+from db import audit
+from db.errors import Conflict, Invalid, NotFound
+from db.models import Comment, Follow, User
 from db.util import insert_ignore
 
 TAKEN = "has already been taken"
+# the key of the advisory lock that role and status changes take (any constant of our own)
+_ACCOUNT_CHANGES = 0x636F6E64
 
 
 def get(s: Session, user_id: int) -> User | None:
     return s.get(User, user_id)
 
 
-_EXISTING = select(User.id).where(User.id == bindparam("id"))
+_CALLER = select(User.id, User.role, User.status, User.token_generation).where(
+    User.id == bindparam("id")
+)
 
 
-def existing_id(s: Session, user_id: int) -> int | None:
-    """The id back if that user exists: the caller check every authenticated request makes,
-    on the Core path with a statement built once (no model is loaded for it)."""
-    found: int | None = s.connection().execute(_EXISTING, {"id": user_id}).scalar()
-    return found
+def caller(s: Session, user_id: int) -> Any:
+    """Who a token's subject is now (id, role, status, token generation), or None when gone:
+    the one statement every authenticated request makes, on the Core path, built once."""
+    return s.connection().execute(_CALLER, {"id": user_id}).first()
+
+
+def revoke_tokens(s: Session, user: User) -> None:
+    """Every token issued to the user so far stops working."""
+    user.token_generation += 1
+    s.flush()
 
 
 def by_email(s: Session, email: str) -> User | None:
     return s.scalar(select(User).where(User.email == email.lower()))
+
+
+def by_login(s: Session, login: str) -> User | None:
+    """The user with this email, or this username (a username never holds an "@")."""
+    if "@" in login:
+        return by_email(s, login)
+    return s.scalar(select(User).where(User.username == login))
 
 
 def by_username(s: Session, username: str) -> User:
@@ -131,3 +148,107 @@ def unfollow(s: Session, follower_id: int, followee: User) -> None:
     s.execute(
         delete(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee.id)
     )
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+def _starting_with(prefix: str) -> str:
+    """A LIKE pattern matching text that starts with `prefix` taken literally."""
+    return prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+
+
+def _managed(*where: Any) -> Select[Any]:
+    """Users with what an administrator sees of their activity, in one statement."""
+
+    def counted(*condition: Any) -> Any:
+        return select(func.count()).where(*condition).scalar_subquery()
+
+    return select(
+        User,
+        counted(Comment.author_id == User.id).label("comments"),
+        counted(Follow.followee_id == User.id).label("followers"),
+        counted(Follow.follower_id == User.id).label("following"),
+    ).where(*where)
+
+
+def managed(s: Session, username: str) -> Row[Any]:
+    """One user with counts (`User`, `comments`, `followers`, `following`)."""
+    found = s.execute(_managed(User.username == username)).first()
+    if found is None:
+        raise _no_profile()
+    return found
+
+
+def listing(
+    s: Session, *, prefix: str | None, limit: int, offset: int
+) -> tuple[Sequence[Row[Any]], int]:
+    """Users with counts in the order they joined (those whose username or email starts with
+    `prefix`, in any case, if given), and how many match in all: two statements whatever the
+    page size."""
+    where = []
+    if prefix:
+        pattern = _starting_with(prefix)
+        where.append(
+            or_(User.username.ilike(pattern, escape="!"), User.email.ilike(pattern, escape="!"))
+        )
+    total = s.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    rows = s.execute(_managed(*where).order_by(User.id).limit(limit).offset(offset)).all()
+    return rows, total
+
+
+def _one_account_change_at_a_time(s: Session) -> None:
+    """Role and status changes run one after another. Two admins demoting each other at once
+    would otherwise each see the other still there and leave no admin; and row locks alone,
+    taken by the change, the audit entry's foreign keys and the check on the remaining admins
+    in whatever order each transaction meets them, deadlock. A transaction-scoped advisory
+    lock on PostgreSQL; SQLite has one writer at a time anyway."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(_ACCOUNT_CHANGES)))
+
+
+def _refuse_losing_last_admin(s: Session, user: User) -> None:
+    """An action that takes away an admin's rights needs another active admin left."""
+    if user.role != "admin" or user.status != "active":
+        return
+    admins = s.scalars(select(User.id).where(User.role == "admin", User.status == "active")).all()
+    if len(set(admins) - {user.id}) == 0:
+        raise Conflict.on(
+            "role", "is the last admin", "The last remaining admin cannot lose that role."
+        )
+
+
+def set_role(s: Session, user: User, role: str, *, by: int | None) -> None:
+    """A new role takes effect on the user's next login: their tokens are revoked. `by` is the
+    admin who changed it, or None from the command line."""
+    _one_account_change_at_a_time(s)
+    s.refresh(user)  # as it is now that no other change can be under way
+    if role == user.role:
+        return
+    if role != "admin":
+        _refuse_losing_last_admin(s, user)
+    before, user.role = user.role, role
+    revoke_tokens(s, user)
+    audit.record(s, actor_id=by, action="user.role", target_user_id=user.id,
+                 subject=f"{before} -> {role}")  # fmt: skip
+
+
+def suspend(s: Session, user: User, reason: str, *, by: int) -> None:
+    _one_account_change_at_a_time(s)
+    s.refresh(user)
+    _refuse_losing_last_admin(s, user)
+    user.status = "suspended"
+    user.suspension_reason = reason
+    revoke_tokens(s, user)
+    audit.record(s, actor_id=by, action="user.suspend", target_user_id=user.id, reason=reason)
+
+
+def reinstate(s: Session, user: User, *, by: int) -> None:
+    _one_account_change_at_a_time(s)
+    s.refresh(user)
+    if user.status == "active":
+        return
+    user.status = "active"
+    user.suspension_reason = None
+    s.flush()
+    audit.record(s, actor_id=by, action="user.reinstate", target_user_id=user.id)

@@ -135,7 +135,9 @@ def test_missing_or_wrong_comment_envelope_is_422(api: Api, payload: Any) -> Non
 def test_unknown_fields_in_a_comment_are_ignored(api: Api) -> None:
     jake = api.register("jake")
     slug = api.article(jake)["slug"]
-    r = _post(api.client, slug, {"comment": {"body": "hi", "id": 999, "author": "x"}}, jake.headers)
+    r = _post(
+        api.client, slug, {"comment": {"body": "hi", "parentId": 999, "mood": "x"}}, jake.headers
+    )
     assert r.status_code == 201
     assert r.json()["comment"]["body"] == "hi"
     assert r.json()["comment"]["author"]["username"] == "jake"

@@ -7,6 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+import cli
 from tests.live import call
 
 CLIENTS = 20
@@ -148,3 +151,47 @@ def test_counts_stay_exact_while_clients_create_retag_favourite_and_delete(serve
     assert {q: total for q, (total, _) in counted.items()} == {
         q: seen for q, (_, seen) in counted.items()
     }
+
+
+def test_concurrent_demotions_never_leave_no_admin(
+    server: str, fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admins demoting and suspending each other all at once: whatever order the database
+    puts them in, one active admin is always left, and nothing fails."""
+    admins = 6
+    tokens = [_register(server, n) for n in range(admins)]
+    monkeypatch.setenv("DATABASE_URL", fresh_database)
+    monkeypatch.setenv("CONDUIT_ENV", "development")
+    for n in range(admins):
+        assert cli.main(["admin", f"fan{n}"]) == 0
+    login = [{"email": f"fan{n}@example.com", "password": "password1"} for n in range(admins)]
+    tokens = [call(server, "POST", "/api/users/login", {"user": u})[1]["user"]["token"]
+              for u in login]  # fmt: skip
+    outcomes: list[int] = []
+    start = threading.Barrier(admins)
+
+    def admin(n: int) -> None:
+        start.wait()
+        for other in [*range(n + 1, admins), *range(n)]:
+            if other % 2:
+                r = call(server, "PUT", f"/api/admin/users/fan{other}/role", {"role": "user"},
+                         tokens[n])  # fmt: skip
+            else:
+                r = call(server, "PUT", f"/api/admin/users/fan{other}/suspension",
+                         {"reason": "race"}, tokens[n])  # fmt: skip
+            outcomes.append(r[0])
+
+    threads = [threading.Thread(target=admin, args=(n,)) for n in range(admins)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # done: succeeded, the last admin kept (409), or the caller lost the role first (401/403)
+    assert set(outcomes) <= {200, 401, 403, 409}, outcomes
+    assert 200 in outcomes
+    left = []
+    for n in range(admins):
+        status, body = call(server, "POST", "/api/users/login", {"user": login[n]})
+        if status == 200 and body["user"]["role"] == "admin":
+            left.append(n)
+    assert len(left) >= 1, left

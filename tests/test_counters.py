@@ -83,7 +83,9 @@ def test_every_change_keeps_the_counters_exact(connection: Connection, session: 
     check()
     articles.update(session, made[2], {"tagList": ["tag0", "fresh"]})
     check()
-    articles.delete_article(session, made[0])  # its tags and favourites go too (cascade)
+    articles.delete_article(
+        session, made[0], by=made[0].author_id
+    )  # its tags and favourites go too (cascade)
     check()
     # a bulk statement is counted too, however many rows it has
     session.execute(insert(Favorite), [{"article_id": a.id, "user_id": anna} for a in made[1:]])

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect
+from sqlalchemy import Connection, delete, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from db import migrate
-from db.models import Article, Base, Comment, Favorite, Follow, Tag, User, utcnow
+from db.models import Article, AuditEntry, Base, Comment, Favorite, Follow, Tag, User, utcnow
 
 
 def test_models_and_migrations_agree(connection: Connection) -> None:
@@ -51,6 +51,7 @@ def _indexed_prefixes(connection: Connection, table: str) -> set[tuple[str, ...]
         ("comments", ("article_id", "created_at", "id")),  # comments, oldest first
         ("users", ("username",)),
         ("users", ("email",)),
+        ("audit_log", ("created_at", "id")),  # the audit log, newest first
     ],
 )
 def test_every_filter_join_and_sort_has_an_index(
@@ -128,3 +129,41 @@ def test_foreign_keys_are_enforced(connection: Connection) -> None:
 def test_following_yourself_is_refused_by_the_database(connection: Connection) -> None:
     jake = _user(connection, "jake")
     assert _refused(connection, insert(Follow).values(follower_id=jake, followee_id=jake))
+
+
+def test_existing_users_become_plain_active_users(connection: Connection) -> None:
+    """Migration 0003 on a database that already has users."""
+    migrate.downgrade(connection, "0002")
+    connection.execute(
+        text(
+            "INSERT INTO users (username, email, password_hash, created_at, updated_at)"
+            " VALUES ('old', 'old@example.com', 'x', :now, :now)"
+        ),
+        {"now": utcnow()},
+    )
+    migrate.upgrade(connection)
+    row = connection.execute(
+        select(User.role, User.status, User.token_generation, User.suspension_reason).where(
+            User.username == "old"
+        )
+    ).one()
+    assert tuple(row) == ("user", "active", 0, None)
+
+
+def test_roles_and_statuses_are_checked_by_the_database(connection: Connection) -> None:
+    jake = _user(connection, "jake")
+    assert _refused(connection, update(User).where(User.id == jake).values(role="root"))
+    assert _refused(connection, update(User).where(User.id == jake).values(status="gone"))
+    connection.execute(update(User).where(User.id == jake).values(role="moderator"))
+
+
+def test_audit_entries_outlive_their_users(connection: Connection) -> None:
+    boss, jake = _user(connection, "boss"), _user(connection, "jake")
+    connection.execute(
+        insert(AuditEntry).values(
+            actor_id=boss, target_user_id=jake, action="user.suspend", created_at=utcnow()
+        )
+    )
+    connection.execute(delete(User).where(User.id.in_([boss, jake])))
+    row = connection.execute(select(AuditEntry.actor_id, AuditEntry.target_user_id)).one()
+    assert tuple(row) == (None, None)

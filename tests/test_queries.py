@@ -7,12 +7,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event, update
 
+from db.models import User
 from tests.helpers import Account, Api
 
 # bookkeeping of the test's own transaction, not queries of the app
 _IGNORED = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+CALLER_CHECK = "SELECT users.id, users.role, users.status, users.token_generation \nFROM users"
 
 
 @contextmanager
@@ -120,3 +122,38 @@ def test_a_profile_is_one_statement_and_the_caller_one_more(api: Api, engine: En
         followed = api.client.get("/api/profiles/anna", headers=reader.headers).json()["profile"]
     assert (seen["following"], followed["following"]) == (False, True)
     assert (len(anonymous), len(signed_in)) == (1, 2)
+
+
+@pytest.mark.parametrize("path", ["/api/admin/users", "/api/admin/audit"])
+def test_admin_lists_run_a_fixed_number_of_statements(
+    api: Api, engine: Engine, connection: Connection, path: str
+) -> None:
+    boss = api.register("boss")
+    connection.execute(update(User).where(User.username == "boss").values(role="admin"))
+    for i in range(6):
+        member = api.register(f"member{i}")
+        api.comment(member, api.article(member)["slug"])
+        api.follow(member, boss)
+        api.client.put(f"/api/admin/users/member{i}/role", json={"role": "moderator"},
+                       headers=boss.headers)  # fmt: skip
+    small = statements_for(engine, lambda: api.client.get(f"{path}?limit=1", headers=boss.headers))
+    large = statements_for(engine, lambda: api.client.get(f"{path}?limit=7", headers=boss.headers))
+    assert small == large
+    assert large == 3  # the caller, the page with its counts or names, the total
+
+
+def test_an_authenticated_request_checks_its_caller_in_one_statement(
+    api: Api, engine: Engine, connection: Connection
+) -> None:
+    """Role, status and token generation come in one caller statement, whether the operation
+    needs a scope (checked before validation) or not (checked just before the handler)."""
+    jake = api.register("jake")
+    connection.execute(update(User).where(User.username == "jake").values(role="admin"))
+    for path in ("/api/articles/feed", "/api/admin/audit", "/api/user"):
+        with counting(engine) as statements:
+            assert api.client.get(path, headers=jake.headers).status_code == 200
+        checks = [s for s in statements if s.startswith(CALLER_CHECK)]
+        assert len(checks) == 1, (path, statements)
+    with counting(engine) as statements:
+        assert api.client.get("/api/tags").status_code == 200
+    assert len(statements) == 1

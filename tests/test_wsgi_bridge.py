@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def _exchange(app: Callable[..., Any], scope: dict[str, Any], messages: list[Any
     async def send(message: Any) -> None:
         sent.append(message)
 
-    asyncio.run(BufferedWSGI(app, workers=2)(scope, receive, send))
+    asyncio.run(BufferedWSGI(app, ThreadPoolExecutor(max_workers=2))(scope, receive, send))
     return sent
 
 

@@ -1,116 +1,23 @@
-"""Every error leaves as RFC 9457 problem details carrying the RealWorld `errors` member.
-
-Connexion's own request validation is replaced here by validators that report each bad
-field with a short message, instead of one JSON-Schema dump.
-"""
+"""Request validation: Connexion's validators, reporting each bad field with a short message
+instead of one JSON-Schema dump, as 400 (unreadable) or 422 (breaks a rule)."""
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-from collections.abc import AsyncGenerator, Callable, Iterable
-from http import HTTPStatus
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any, cast
 
 import jsonschema_rs
-import orjson
-from connexion.exceptions import ProblemException
+from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from connexion.lifecycle import ConnexionRequest
+from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import FormatChecker, ValidationError
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope
 
-from db.errors import BadRequest, DomainError, FieldErrors, Invalid
-
-log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
-# the field an error without one is reported under, by status
-_DEFAULT_FIELD = {
-    401: "token",
-    403: "permission",
-    404: "resource",
-    405: "method",
-    413: "body",
-    415: "body",
-}
-_WWW_AUTHENTICATE = 'Bearer realm="conduit", Token realm="conduit"'
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "errors": errors,
-    }
-    headers = {"WWW-Authenticate": _WWW_AUTHENTICATE} if status == 401 else {}
-    return ConnexionResponse(
-        status_code=status,
-        mimetype=PROBLEM_JSON,
-        content_type=PROBLEM_JSON,
-        body=orjson.dumps(body),
-        headers=headers,
-    )
-
-
-def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, DomainError)
-    return problem(exc.status_code, exc.errors, exc.detail)
-
-
-def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """Connexion's problems (401 without a token, 415, ...) and routing's 404/405."""
-    if isinstance(exc, ProblemException):
-        status, detail = exc.status, str(exc.detail or exc.title)
-    elif isinstance(exc, HTTPException):
-        status, detail = exc.status_code, str(exc.detail)
-    else:
-        return server_error(_request, exc)
-    message = _short(status, detail)
-    return problem(status, {_DEFAULT_FIELD.get(status, "request"): [message]}, detail)
-
-
-def method_not_allowed(
-    paths: dict[str, Any], base_path: str
-) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:
-    """405 with an `Allow` header listing what the spec declares for the path (RFC 9110)."""
-    routes = [
-        (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base_path + path)) + "$"),
-         ", ".join(m.upper() for m in item if m in _METHODS))
-        for path, item in paths.items()
-    ]  # fmt: skip
-
-    def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-        response = http_error(request, exc)
-        allowed = next((a for pattern, a in routes if pattern.match(request.url.path)), None)
-        if allowed:
-            response.headers["Allow"] = allowed
-        return response
-
-    return handler
-
-
-def server_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    log.error("unhandled error", exc_info=exc)
-    return problem(500, {"server": ["internal error"]}, "The server failed; try again later.")
-
-
-def _short(status: int, detail: str) -> str:
-    if status == 401 and "No authorization" in detail:
-        return "is missing"
-    if status == 415:
-        return "must be application/json"
-    return HTTPStatus(status).phrase.lower()
-
-
-# --- validators ------------------------------------------------------------------------------
+from api.problems import BadRequest, OAuthError
+from db.errors import FieldErrors, Invalid
 
 # jsonschema's own "email" check only looks for an "@"; this one follows RFC 5321/5322
 _EMAIL = jsonschema_rs.Draft202012Validator({"format": "email"}, validate_formats=True)
@@ -162,6 +69,26 @@ def field_errors(errors: Iterable[ValidationError], *, root: str) -> FieldErrors
     return grouped
 
 
+READ_ONLY_KEY = "read_only_sent"
+
+
+def read_only_sent(schema: dict[str, Any], body: Any) -> dict[str, Any]:
+    """The properties the schema marks `readOnly` that the body carries, by name: a client may
+    send back what it was given, but not change it (the handler compares, see
+    `api.context.refuse_read_only`)."""
+    found: dict[str, Any] = {}
+    if not isinstance(body, dict):
+        return found
+    for name, declared in schema.get("properties", {}).items():
+        if name not in body:
+            continue
+        if declared.get("readOnly"):
+            found[name] = body[name]
+        else:
+            found.update(read_only_sent(declared, body[name]))
+    return found
+
+
 class BodyValidator(JSONRequestBodyValidator):
     """JSON bodies: malformed is 400, breaking the schema is 422 with every bad field."""
 
@@ -188,7 +115,10 @@ class BodyValidator(JSONRequestBodyValidator):
                 more_body = message.get("more_body", False)
                 yield message.get("body", b"")
 
-        self._validate(await self._parse(stream(), scope=scope))
+        body = await self._parse(stream(), scope=scope)
+        self._validate(body)
+        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        context[READ_ONLY_KEY] = read_only_sent(self._schema, body)
         # the body is read whole now: tell the WSGI side its length, which chunked bodies lack
         scope = {
             **scope,
@@ -253,3 +183,27 @@ class ParamValidator(ParameterValidator):
                     errors[name] = [message(f) for f in failures]
         if errors:
             raise Invalid(errors)
+
+
+class TokenFormValidator(FormDataValidator):
+    """Form bodies, which only the OAuth2 token endpoint takes: a failure is an RFC 6749 error
+    (`unsupported_grant_type` for another grant, `invalid_request` for anything else)."""
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        try:
+            wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+        except BadRequestProblem:  # no body at all
+            raise OAuthError(
+                "invalid_request", "Send grant_type, username and password as a form."
+            ) from None
+        return wrapped
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        failures = list(self._validator.iter_errors(body))
+        if not failures:
+            return None
+        fields = field_errors(failures, root="body")
+        if "grant_type" in fields and "grant_type" in body:
+            raise OAuthError("unsupported_grant_type", "Only grant_type=password is supported.")
+        described = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in fields.items())
+        raise OAuthError("invalid_request", described)

@@ -1,0 +1,51 @@
+"""Administration: users, roles, suspensions and the audit log. Every operation here needs a
+scope that only admins have, which api/authorization.py checks before any of these runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import render
+from api.context import caller_id, session
+from db import audit, users
+
+
+def list_users(limit: int, offset: int, q: str | None = None) -> dict[str, Any]:
+    rows, total = users.listing(session(), prefix=q, limit=limit, offset=offset)
+    return {"users": [render.managed_user(r) for r in rows], "usersCount": total}
+
+
+def get_user(username: str) -> dict[str, Any]:
+    return _shown(username)
+
+
+def change_role(username: str, body: dict[str, Any]) -> dict[str, Any]:
+    s = session()
+    users.set_role(s, users.by_username(s, username), body["role"], by=caller_id())
+    return _shown(username, commit=True)
+
+
+def suspend_user(username: str, body: dict[str, Any]) -> dict[str, Any]:
+    s = session()
+    users.suspend(s, users.by_username(s, username), body["reason"], by=caller_id())
+    return _shown(username, commit=True)
+
+
+def reinstate_user(username: str) -> dict[str, Any]:
+    s = session()
+    users.reinstate(s, users.by_username(s, username), by=caller_id())
+    return _shown(username, commit=True)
+
+
+def list_audit_log(limit: int, offset: int) -> dict[str, Any]:
+    rows, total = audit.page(session(), limit=limit, offset=offset)
+    return {"entries": [render.audit_entry(r) for r in rows], "entriesCount": total}
+
+
+def _shown(username: str, *, commit: bool = False) -> dict[str, Any]:
+    """The user as it is now, read inside the transaction that changed it, if any."""
+    s = session()
+    reply = {"user": render.managed_user(users.managed(s, username))}
+    if commit:
+        s.commit()
+    return reply

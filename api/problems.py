@@ -1,0 +1,137 @@
+"""Every error leaves as RFC 9457 problem details carrying the RealWorld `errors` member, and
+the errors that only HTTP has (the data layer's own are in db/errors.py)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from db.errors import DomainError, FieldErrors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+# the field an error without one is reported under, by status
+_DEFAULT_FIELD = {
+    401: "token",
+    403: "permission",
+    404: "resource",
+    405: "method",
+    413: "body",
+    415: "body",
+}
+_WWW_AUTHENTICATE = 'Bearer realm="conduit", Token realm="conduit"'
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class BadRequest(DomainError):
+    """The request cannot even be read: malformed JSON, a bad Content-Length."""
+
+    status_code = 400
+
+
+class Unauthorized(DomainError):
+    """No usable credentials: missing, invalid, expired or revoked."""
+
+    status_code = 401
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+class OAuthError(Exception):
+    """A refused token request, answered as RFC 6749 section 5.2 says rather than as a problem:
+    OAuth2 clients (Swagger UI's among them) read `error` and `error_description`."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "errors": errors,
+    }
+    headers = {"WWW-Authenticate": _WWW_AUTHENTICATE} if status == 401 else {}
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=orjson.dumps(body),
+        headers=headers,
+    )
+
+
+def oauth_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, OAuthError)
+    return ConnexionResponse(
+        status_code=400,
+        mimetype="application/json",
+        content_type="application/json",
+        body=orjson.dumps({"error": exc.error, "error_description": exc.description}),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, DomainError)
+    return problem(exc.status_code, exc.errors, exc.detail)
+
+
+def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Connexion's problems (401 without a token, 415, ...) and routing's 404/405."""
+    if isinstance(exc, ProblemException):
+        status, detail = exc.status, str(exc.detail or exc.title)
+    elif isinstance(exc, HTTPException):
+        status, detail = exc.status_code, str(exc.detail)
+    else:
+        return server_error(_request, exc)
+    message = _short(status, detail)
+    return problem(status, {_DEFAULT_FIELD.get(status, "request"): [message]}, detail)
+
+
+def method_not_allowed(
+    paths: dict[str, Any], base_path: str
+) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:
+    """405 with an `Allow` header listing what the spec declares for the path (RFC 9110)."""
+    routes = [
+        (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base_path + path)) + "$"),
+         ", ".join(m.upper() for m in item if m in _METHODS))
+        for path, item in paths.items()
+    ]  # fmt: skip
+
+    def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        response = http_error(request, exc)
+        allowed = next((a for pattern, a in routes if pattern.match(request.url.path)), None)
+        if allowed:
+            response.headers["Allow"] = allowed
+        return response
+
+    return handler
+
+
+def server_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("unhandled error", exc_info=exc)
+    return problem(500, {"server": ["internal error"]}, "The server failed; try again later.")
+
+
+def _short(status: int, detail: str) -> str:
+    if status == 401 and "No authorization" in detail:
+        return "is missing"
+    if status == 415:
+        return "must be application/json"
+    return HTTPStatus(status).phrase.lower()
