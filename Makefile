@@ -57,7 +57,7 @@ types: install-dev
 
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
 test: lint types
-	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key
