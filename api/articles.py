@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from flask import request
 from sqlalchemy.orm import Session
 
 from api import render
@@ -34,8 +36,14 @@ def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> d
     return {"articles": cards, "articlesCount": total}
 
 
-def get_article(slug: str) -> dict[str, Any]:
-    return shown(session(), slug, viewer_id())
+def get_article(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    reply = shown(session(), slug, viewer_id())
+    current = reply["article"]["slug"]
+    if current == slug:
+        return reply, 200, {}
+    # asked for by a slug it had before a new title: say where it lives now (RFC 6596)
+    here = request.base_url.rsplit("/", 1)[0]
+    return reply, 200, {"Link": f'<{here}/{quote(current, safe="")}>; rel="canonical"'}
 
 
 def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -30,7 +30,17 @@ from sqlalchemy.sql.elements import BindParameter
 
 from db import audit
 from db.errors import Forbidden, Invalid, NotFound
-from db.models import Article, ArticleTag, Counter, Favorite, Follow, Tag, User, utcnow
+from db.models import (
+    Article,
+    ArticleSlug,
+    ArticleTag,
+    Counter,
+    Favorite,
+    Follow,
+    Tag,
+    User,
+    utcnow,
+)
 from db.util import dialect_insert, insert_ignore
 
 SLUG_MAX = 200
@@ -176,10 +186,19 @@ def _list_statements(
     return rows, select(total)
 
 
+def _id_by_slug(slug: Any) -> ColumnElement[int]:
+    """The id of the article with this slug, or of the one that had it before a new title:
+    one index probe, and a second only for an old slug."""
+    return func.coalesce(
+        select(Article.id).where(Article.slug == slug).scalar_subquery(),
+        select(ArticleSlug.article_id).where(ArticleSlug.slug == slug).scalar_subquery(),
+    )
+
+
 @functools.cache
 def _card_statement(dialect: str, viewer: bool) -> Select[Any]:
     return _cards(viewer=viewer, with_body=True, dialect=dialect).where(
-        Article.slug == bindparam("slug")
+        Article.id == _id_by_slug(bindparam("slug"))
     )
 
 
@@ -223,7 +242,8 @@ def article_not_found() -> NotFound:
 
 
 def by_slug(s: Session, slug: str) -> Article:
-    article = s.scalar(select(Article).where(Article.slug == slug))
+    """The article with this slug now, or before its title changed."""
+    article = s.scalar(select(Article).where(Article.id == _id_by_slug(slug)))
     if article is None:
         raise article_not_found()
     return article
@@ -245,8 +265,12 @@ def create(
     now = utcnow()
     values = {"author_id": author_id, "title": title, "description": description, "body": body,
               "created_at": now, "updated_at": now}  # fmt: skip
-    base = _base_slug(title)
-    for candidate in [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS)]:
+    # the insert's trigger takes this lock anyway; taking it first makes the check for old
+    # slugs below see every rename committed before it (see `_rename`)
+    _lock_counters(s)
+    for candidate in _candidates(title):
+        if s.scalar(select(exists().where(ArticleSlug.slug == candidate))):
+            continue  # another article's old slug
         statement = dialect_insert(s, Article).values(slug=candidate, **values)
         added = s.execute(
             statement.on_conflict_do_nothing(index_elements=["slug"]).returning(Article.id)
@@ -263,7 +287,7 @@ def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
         if column in changes:
             setattr(article, column, changes[column])
     if "title" in changes and not _slug_fits(article.slug, changes["title"]):
-        _save_with_unique_slug(s, article)
+        _rename(s, article)
     else:
         s.flush()
     if tags is not None:
@@ -294,7 +318,7 @@ def _lock_counters(s: Session) -> None:
 def favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
-    chosen = select(Article.id, literal(user_id)).where(Article.slug == slug)
+    chosen = select(Article.id, literal(user_id)).where(Article.id == _id_by_slug(slug))
     statement = dialect_insert(s, Favorite).from_select(["article_id", "user_id"], chosen)
     try:
         s.execute(statement.on_conflict_do_nothing())
@@ -305,7 +329,7 @@ def favorite(s: Session, slug: str, user_id: int) -> None:
 def unfavorite(s: Session, slug: str, user_id: int) -> None:
     s.execute(
         delete(Favorite).where(
-            Favorite.article_id == select(Article.id).where(Article.slug == slug).scalar_subquery(),
+            Favorite.article_id == _id_by_slug(slug),
             Favorite.user_id == user_id,
         )
     )
@@ -321,23 +345,27 @@ def _slug_fits(slug: str, title: str) -> bool:
     return slug == base or (slug.startswith(base + "-") and len(slug) == len(base) + 7)
 
 
-def _save_with_unique_slug(s: Session, article: Article) -> None:
-    base = _base_slug(article.title)
-    candidate = base
-    for _ in range(_SLUG_ATTEMPTS):
-        clash = exists().where(Article.slug == candidate)
-        if article.id is not None:
-            clash = clash.where(Article.id != article.id)
-        if not s.scalar(select(clash)):
-            article.slug = candidate
-            s.add(article)
-            try:
-                with s.begin_nested():
-                    s.flush()
-                return
-            except IntegrityError:
-                pass  # someone took it between the check and the insert
-        candidate = f"{base}-{secrets.token_hex(3)}"
+def _candidates(title: str) -> list[str]:
+    base = _base_slug(title)
+    return [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS)]
+
+
+def _rename(s: Session, article: Article) -> None:
+    """A slug for the article's new title; the one it had keeps leading to it. Renames and
+    creations take the counters' lock first, so one never takes a slug the other is giving up
+    or claiming (SQLite has one writer anyway)."""
+    _lock_counters(s)
+    for candidate in _candidates(article.title):
+        others = exists().where(Article.slug == candidate, Article.id != article.id)
+        before = exists().where(ArticleSlug.slug == candidate, ArticleSlug.article_id != article.id)
+        if s.scalar(select(others | before)):
+            continue
+        # a slug it had before (renamed back) is its current one again
+        s.execute(delete(ArticleSlug).where(ArticleSlug.slug == candidate))
+        insert_ignore(s, ArticleSlug, [{"slug": article.slug, "article_id": article.id}])
+        article.slug = candidate
+        s.flush()
+        return
     raise Invalid.on("title", "could not be made into a unique slug; try another")
 
 

@@ -116,6 +116,18 @@ class Article(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ArticleSlug(Base):
+    """A slug an article had before a new title gave it another: it still leads there, and no
+    other article gets it while this one exists (migration 0004)."""
+
+    __tablename__ = "article_slugs"
+
+    slug: Mapped[str] = mapped_column(String(255), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Tag(Base):
     __tablename__ = "tags"
 
