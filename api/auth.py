@@ -13,7 +13,7 @@ from db import users
 def issue_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     s, svc = session(), services()
     requested = body.get("scope", "").split()
-    unknown = sorted(set(requested) - SCOPES.keys())
+    unknown = sorted(set(requested) - SCOPES)
     if unknown:
         raise OAuthError("invalid_scope", f"Unknown scope: {', '.join(unknown)}.")
     user = users.by_login(s, body["username"])

@@ -1,4 +1,5 @@
-"""Who the caller is and what they may do: settled once per request, before validation.
+"""Who the caller is and what they may do: settled once per request, before the handler, and
+before validation for the operations that need a scope.
 
 Roles map to scopes in one table (`ROLE_SCOPES`). Each operation says in openapi/api.yaml what
 it needs beyond a logged-in user: `x-required-scopes` (all of them, or 403) and
@@ -32,18 +33,14 @@ from db import users
 from db.errors import Forbidden
 from db.session import open_session
 
-SCOPES: Mapping[str, str] = {
-    "articles:moderate": "Delete any article",
-    "comments:moderate": "Delete any comment",
-    "users:admin": "List, inspect, promote, demote, suspend and reinstate users",
-    "audit:read": "Read the audit log",
-}
+# what each scope allows is described on the OAuth2 scheme in openapi/api.yaml
 _MODERATION = frozenset({"articles:moderate", "comments:moderate"})
 ROLE_SCOPES: Mapping[str, frozenset[str]] = {
     "user": frozenset(),
     "moderator": _MODERATION,
     "admin": _MODERATION | {"users:admin", "audit:read"},
 }
+SCOPES: frozenset[str] = frozenset().union(*ROLE_SCOPES.values())
 # what the middleware leaves in Connexion's request context
 CONTEXT_KEY = "caller"
 CLAIMS_KEY = "claims"
