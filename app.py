@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
+        expose_headers=["Link"],  # paging links, for browser clients
         max_age=600,
     )
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import render
+from api import paging, render
 from api.context import caller_id, session
 from db import audit, users
 
 
-def list_users(limit: int, offset: int, q: str | None = None) -> dict[str, Any]:
+def list_users(limit: int, offset: int, q: str | None = None) -> paging.Paged:
     rows, total = users.listing(session(), prefix=q, limit=limit, offset=offset)
-    return {"users": [render.managed_user(r) for r in rows], "usersCount": total}
+    body = {"users": [render.managed_user(r) for r in rows], "usersCount": total}
+    return paging.page(body, total, limit=limit, offset=offset)
 
 
 def get_user(username: str) -> dict[str, Any]:
@@ -37,9 +38,10 @@ def reinstate_user(username: str) -> dict[str, Any]:
     return _shown(username, commit=True)
 
 
-def list_audit_log(limit: int, offset: int) -> dict[str, Any]:
+def list_audit_log(limit: int, offset: int) -> paging.Paged:
     rows, total = audit.page(session(), limit=limit, offset=offset)
-    return {"entries": [render.audit_entry(r) for r in rows], "entriesCount": total}
+    body = {"entries": [render.audit_entry(r) for r in rows], "entriesCount": total}
+    return paging.page(body, total, limit=limit, offset=offset)
 
 
 def _shown(username: str, *, commit: bool = False) -> dict[str, Any]:

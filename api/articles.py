@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import request
 from sqlalchemy.orm import Session
 
-from api import render
+from api import paging, render
 from api.context import caller, caller_id, refuse_read_only, session, viewer_id
 from db import articles
 from db.articles import Filters
@@ -20,20 +20,22 @@ def list_articles(
     tag: str | None = None,
     author: str | None = None,
     favorited: str | None = None,
-) -> dict[str, Any]:
+) -> paging.Paged:
     filters = Filters(tag=tag, author=author, favorited=favorited)
     return _page(filters, viewer=viewer_id(), limit=limit, offset=offset)
 
 
-def list_feed(limit: int, offset: int) -> dict[str, Any]:
+def list_feed(limit: int, offset: int) -> paging.Paged:
     me = caller_id()
     return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
 
 
-def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> dict[str, Any]:
+def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> paging.Paged:
     rows, total = articles.page(session(), filters, viewer_id=viewer, limit=limit, offset=offset)
     cards = [render.article(row, articles.tag_list(row)) for row in rows]
-    return {"articles": cards, "articlesCount": total}
+    return paging.page(
+        {"articles": cards, "articlesCount": total}, total, limit=limit, offset=offset
+    )
 
 
 def get_article(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
