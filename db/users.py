@@ -35,8 +35,9 @@ def caller(s: Session, user_id: int) -> Any:
 
 
 def revoke_tokens(s: Session, user: User) -> None:
-    """Every token issued to the user so far stops working."""
-    user.token_generation += 1
+    """Every token issued to the user so far stops working. Raised in SQL, so that two
+    revocations at once raise it twice; reading the attribute afterwards loads the new value."""
+    user.token_generation = User.token_generation + 1
     s.flush()
 
 

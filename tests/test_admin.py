@@ -286,3 +286,14 @@ def test_logout_everywhere(api: Api) -> None:
 
 def test_logout_everywhere_needs_a_token(client: Any) -> None:
     assert_problem(client.post("/api/user/logout-all"), 401, "token")
+
+
+def test_each_revocation_revokes_the_tokens_issued_since_the_last(api: Api) -> None:
+    jake = api.register("jake")
+    assert api.client.post("/api/user/logout-all", headers=jake.headers).status_code == 204
+    second = _login(api, jake).json()["user"]["token"]
+    r = api.client.post("/api/user/logout-all", headers=authorization(second))
+    assert r.status_code == 204, r.text
+    assert_problem(api.client.get("/api/user", headers=authorization(second)), 401, "token")
+    third = _login(api, jake).json()["user"]["token"]
+    assert api.client.get("/api/user", headers=authorization(third)).status_code == 200
