@@ -22,7 +22,7 @@ def issue_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
     if user is None or not ok:
         raise OAuthError("invalid_grant", "Wrong username or password.")
     if user.status != "active":
-        raise OAuthError("invalid_grant", "This account is suspended.")
+        raise OAuthError("invalid_grant", users.account_suspended().detail)
     narrowed = " ".join(sorted(set(requested))) if requested else None
     token = svc.tokens.issue(user.id, user.token_generation, narrowed)
     reply = {

@@ -77,7 +77,7 @@ class Policy:
             raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
         # suspension first: until reinstated, every token of the account says why it fails
         if row.status != "active":
-            raise Forbidden.on("account", "is suspended", "This account is suspended.")
+            raise users.account_suspended()
         if row.token_generation != claims.get("gen", 0):
             raise Unauthorized.on(
                 "token", "has been revoked", "The token was revoked; log in again."

@@ -8,7 +8,6 @@ from api import render
 from api.context import current_user, refuse_read_only, services, session
 from api.problems import Unauthorized
 from db import users
-from db.errors import Forbidden
 from db.models import User
 
 
@@ -22,7 +21,7 @@ def login_user(body: dict[str, Any]) -> dict[str, Any]:
         raise Unauthorized({"email or password": ["is invalid"]}, "Wrong email or password.")
     # only with the right password: a wrong one gets the same answer for every account
     if user.status != "active":
-        raise Forbidden.on("account", "is suspended", "This account is suspended.")
+        raise users.account_suspended()
     if svc.passwords.needs_rehash(user.password_hash):
         user.password_hash = svc.passwords.hash(credentials["password"])
         s.commit()

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import audit
-from db.errors import Conflict, Invalid, NotFound
+from db.errors import Conflict, Forbidden, Invalid, NotFound
 from db.models import Comment, Follow, User
 from db.util import insert_ignore
 
@@ -57,6 +57,11 @@ def by_username(s: Session, username: str) -> User:
     if user is None:
         raise _no_profile()
     return user
+
+
+def account_suspended() -> Forbidden:
+    """What a suspended account is told, at login and on every token it holds."""
+    return Forbidden.on("account", "is suspended", "This account is suspended.")
 
 
 def _no_profile() -> NotFound:
