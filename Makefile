@@ -55,8 +55,12 @@ lint: install-dev
 types: install-dev
 	$(VENV)/bin/mypy
 
+# the browser the Swagger UI checks drive: Debian's Chromium, never a downloaded one
+/usr/bin/chromium:
+	apt-get install -y chromium || { echo "install Debian's chromium package first"; exit 2; }
+
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
-test: lint types
+test: lint types /usr/bin/chromium
 	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:

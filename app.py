@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +18,9 @@ from connexion.resolver import Resolver
 from flask import Response
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
-from api import problems, validation
+from api import observability, problems, validation
 from api.authorization import AuthorizationMiddleware
 from api.context import Services, close_session, require_operation, settle_caller
 from api.middleware import (
@@ -55,8 +57,8 @@ class TagResolver(Resolver):
 
 
 def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
-    """Handlers return a body, or (body, status), or (body, status, headers); this makes the
-    JSON response.
+    """Handlers return a body (or its JSON bytes), or (body, status), or (body, status,
+    headers); this makes the JSON response.
 
     Connexion cannot choose between the success and the problem media types an operation
     declares, so the response is built here, in one place, with its content type.
@@ -72,7 +74,9 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
             empty = Response(status=status, headers=headers)
             del empty.headers["Content-Type"]  # nothing to describe
             return empty
-        return Response(orjson.dumps(body), status=status, headers=headers, content_type=JSON)
+        # bytes: already JSON, serialized once to tag it (api/conditional.py)
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        return Response(data, status=status, headers=headers, content_type=JSON)
 
     return reply
 
@@ -80,7 +84,10 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> Any:
     """The ASGI app. `bind` lets tests run every request inside their own transaction."""
     settings = settings or Settings.from_env()
+    observability.configure_logging(settings.log_format, settings.log_level)
     engine = make_engine(settings.database_url, echo=settings.sql_echo, pool_size=settings.threads)
+    if settings.metrics:
+        observability.count_pool_checkouts(engine)
     if isinstance(bind, Connection):
         # the app's commits become savepoint releases inside the test's transaction
         maker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
@@ -120,13 +127,26 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             swagger_ui_config={"persistAuthorization": True, "displayOperationId": True}
         ),
     )
+    # outermost of ours: request ids, security headers, the access log and metrics cover every
+    # answer, errors and Swagger UI included; it also answers /healthz, /readyz and /metrics
+    app.add_middleware(
+        observability.EdgeMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        templates=_path_templates(spec),
+        ready_checks=[observability.database_check(maker)],
+        run=functools.partial(_on_thread, executor),
+        client_address=_peer,
+        access_log_enabled=settings.access_log,
+        metrics_enabled=settings.metrics,
+    )
     app.add_middleware(
         ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
-        expose_headers=["Link"],  # paging links, for browser clients
+        allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-Request-ID"],
+        # paging links and the request id to quote in a bug report, for browser clients
+        expose_headers=["Link", "X-Request-ID"],
         max_age=600,
     )
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)
@@ -153,3 +173,23 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     flask_app.before_request(settle_caller)
     flask_app.teardown_appcontext(close_session)
     return app
+
+
+def _path_templates(spec: dict[str, Any]) -> dict[str, str]:
+    """operationId -> "/api/articles/{slug}", for the access log."""
+    base = spec["servers"][0]["url"].rstrip("/")
+    return {
+        op["operationId"]: base + path
+        for path, item in spec["paths"].items()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+
+
+async def _on_thread(executor: ThreadPoolExecutor, work: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(executor, work)
+
+
+def _peer(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None

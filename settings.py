@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "test", "production")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_DATABASE_URL = "sqlite:///conduit.db"
 _DEV_SECRET_FILE = Path(".secret_key")
 _MIN_SECRET_LENGTH = 32
@@ -37,6 +39,11 @@ class Settings:
     argon2_profile: str = "default"
     validate_responses: bool = False
     sql_echo: bool = False
+    # JSON lines for machines; development prints plain text unless told otherwise
+    log_format: str = "json"
+    log_level: str = "INFO"
+    access_log: bool = True
+    metrics: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +63,15 @@ class Settings:
             threads=_int(env, "THREADS", cls.threads, minimum=1),
             validate_responses=_flag(env, "VALIDATE_RESPONSES"),
             sql_echo=_flag(env, "SQL_ECHO"),
+            log_format=_choice(
+                env,
+                "LOG_FORMAT",
+                LOG_FORMATS,
+                "text" if environment == "development" else "json",
+            ),
+            log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            access_log=_flag(env, "ACCESS_LOG", default=True),
+            metrics=_flag(env, "METRICS", default=True),
         )
         return settings.with_secret()
 
@@ -97,8 +113,30 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
     return value
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").lower() in ("1", "true", "yes", "on")
+def _flag(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    raw = env.get(name, "").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    if raw == "":
+        return default
+    raise ConfigError(f"{name} must be on or off")
+
+
+def _choice(
+    env: Mapping[str, str],
+    name: str,
+    allowed: tuple[str, ...],
+    default: str,
+    *,
+    upper: bool = False,
+) -> str:
+    raw = env.get(name, "")
+    value = (raw.upper() if upper else raw.lower()) or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}")
+    return value
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import request
 from sqlalchemy.orm import Session
 
-from api import paging, render
+from api import conditional, paging, render
 from api.context import caller, caller_id, refuse_read_only, session, viewer_id
 from db import articles
 from db.articles import Filters
@@ -38,14 +38,18 @@ def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> p
     )
 
 
-def get_article(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
-    reply = shown(session(), slug, viewer_id())
+def get_article(slug: str) -> conditional.Reply:
+    viewer = viewer_id()
+    reply = shown(session(), slug, viewer)
+    data, status, headers = conditional.shown(
+        reply, cache=conditional.PUBLIC if viewer is None else conditional.PRIVATE, per_caller=True
+    )
     current = reply["article"]["slug"]
-    if current == slug:
-        return reply, 200, {}
-    # asked for by a slug it had before a new title: say where it lives now (RFC 6596)
-    here = request.base_url.rsplit("/", 1)[0]
-    return reply, 200, {"Link": f'<{here}/{quote(current, safe="")}>; rel="canonical"'}
+    if current != slug:
+        # asked for by a slug it had before a new title: say where it lives now (RFC 6596)
+        here = request.base_url.rsplit("/", 1)[0]
+        headers["Link"] = f'<{here}/{quote(current, safe="")}>; rel="canonical"'
+    return data, status, headers
 
 
 def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -67,6 +71,7 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
     s, me = session(), caller_id()
     article = articles.owned_by(s, slug, me)
+    conditional.require_current(lambda: shown(s, slug, me))
     refuse_read_only(lambda: shown(s, slug, me)["article"])
     fields = body["article"]
     changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
@@ -80,6 +85,7 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
 def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
     s, me = session(), caller()
     article = articles.owned_by(s, slug, me.id, moderating=me.moderates)
+    conditional.require_current(lambda: shown(s, slug, me.id))
     articles.delete_article(s, article, by=me.id, reason=reason)
     s.commit()
     return None, 204

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import render
+from api import conditional, render
 from api.context import caller, current_user, refuse_read_only, session, viewer_id
 from db import articles, comments
 
 
-def list_comments(slug: str) -> dict[str, Any]:
-    s = session()
-    rows = comments.of_article(s, articles.by_slug(s, slug), viewer_id=viewer_id())
-    return {"comments": [render.comment(row) for row in rows]}
+def list_comments(slug: str) -> conditional.Reply:
+    s, viewer = session(), viewer_id()
+    rows = comments.of_article(s, articles.by_slug(s, slug), viewer_id=viewer)
+    reply = {"comments": [render.comment(row) for row in rows]}
+    cache = conditional.PUBLIC if viewer is None else conditional.PRIVATE
+    return conditional.shown(reply, cache=cache, per_caller=True)
 
 
 def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:

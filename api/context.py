@@ -10,13 +10,13 @@ from typing import Any
 
 from connexion.context import context as connexion_context
 from connexion.context import operation as connexion_operation
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.authorization import CONTEXT_KEY, Caller, settle_in_request
 from api.problems import Unauthorized
-from api.security import Passwords, Tokens
+from api.security import Passwords, Tokens, credentials
 from api.validation import READ_ONLY_KEY
 from db import users
 from db.errors import Invalid, NotFound
@@ -93,6 +93,11 @@ def caller_id() -> int:
 def viewer_id() -> int | None:
     found = viewer()
     return None if found is None else found.id
+
+
+def presented_token() -> str:
+    """The token the caller authenticated with, as sent (every scheme carries it the same)."""
+    return credentials(request.headers.get("Authorization", ""))[1]
 
 
 def current_user() -> User:

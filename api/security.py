@@ -62,10 +62,16 @@ class Tokens:
 
     def from_header(self, value: str) -> dict[str, Any]:
         """Claims of an `Authorization: Token <jwt>` or `Bearer <jwt>` header."""
-        scheme, _, token = value.strip().partition(" ")
-        if scheme.lower() not in SCHEMES or not token.strip():
+        scheme, token = credentials(value)
+        if scheme.lower() not in SCHEMES or not token:
             raise _refused("is invalid", "Send the token as 'Token <jwt>' or 'Bearer <jwt>'.")
-        return self.decode(token.strip())
+        return self.decode(token)
+
+
+def credentials(header: str) -> tuple[str, str]:
+    """`Authorization: <scheme> <token>` as its scheme and token."""
+    scheme, _, token = header.strip().partition(" ")
+    return scheme, token.strip()
 
 
 def _refused(message: str, detail: str) -> Unauthorized:

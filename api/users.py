@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import render
-from api.context import current_user, refuse_read_only, services, session
+from api import conditional, render
+from api.context import current_user, presented_token, refuse_read_only, services, session
 from api.problems import Unauthorized
 from db import users
 from db.models import User
 
+# every answer here carries a token, which no cache may keep
+NO_STORE = {"Cache-Control": conditional.NO_STORE}
 
-def login_user(body: dict[str, Any]) -> dict[str, Any]:
+
+def login_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     s, svc = session(), services()
     credentials = body["user"]
     user = users.by_email(s, credentials["email"])
@@ -25,10 +28,10 @@ def login_user(body: dict[str, Any]) -> dict[str, Any]:
     if svc.passwords.needs_rehash(user.password_hash):
         user.password_hash = svc.passwords.hash(credentials["password"])
         s.commit()
-    return _shown(user)
+    return _shown(user), 200, NO_STORE
 
 
-def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     s, svc = session(), services()
     fields = body["user"]
     refuse_read_only()
@@ -39,16 +42,20 @@ def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         password_hash=svc.passwords.hash(fields["password"]),
     )
     s.commit()
-    return _shown(user), 201
+    return _shown(user), 201, NO_STORE
 
 
-def get_current_user() -> dict[str, Any]:
-    return _shown(current_user())
+def get_current_user() -> conditional.Reply:
+    # the token the caller sent, not a new one: the answer (and its ETag) stays the same until
+    # the account changes, and a token narrowed to some scopes is not widened by asking
+    reply = render.user(current_user(), presented_token())
+    return conditional.shown(reply, cache=conditional.NO_STORE, per_caller=True)
 
 
-def update_current_user(body: dict[str, Any]) -> dict[str, Any]:
+def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     s, svc, me = session(), services(), current_user()
     fields = body["user"]
+    conditional.require_current(lambda: render.user(me, presented_token()))
     refuse_read_only(lambda: render.user(me, token="")["user"])
     changes = {k: fields[k] for k in ("email", "username") if k in fields}
     # an empty string clears bio and image like null: what settings forms send
@@ -58,8 +65,10 @@ def update_current_user(body: dict[str, Any]) -> dict[str, Any]:
     users.update(s, me, changes)
     if "password" in fields:
         users.revoke_tokens(s, me)  # the reply carries a token of the new generation
+        s.commit()
+        return _shown(me), 200, NO_STORE
     s.commit()
-    return _shown(me)
+    return render.user(me, presented_token()), 200, NO_STORE
 
 
 def logout_everywhere() -> tuple[None, int]:

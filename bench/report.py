@@ -48,10 +48,31 @@ def table(
         rss = ", ".join(f"{m:.0f}" for m in run["rss_mib"])
         writes = ", ".join(f"{k} {v:.2f} ms" for k, v in run["writes"].items())
         lines += ["", f"RSS per worker (MiB): {rss}. Writes, p50 at 1 connection: {writes}.", ""]
+        if run.get("off"):
+            lines += _cost_table(run)
     base = next((run for run in runs if run["backend"] == "postgresql"), None)
     if scaled is not None and base is not None:
         lines += _scale_table(base, scaled)
     return "\n".join(lines)
+
+
+def _cost_table(run: dict[str, Any]) -> list[str]:
+    """Each read with the production features on against the same server with them off,
+    measured in turn in the same rounds."""
+    lines = [
+        f"#### {run['backend']}: what the production features cost (JSON access log, metrics, "
+        "rate limits in Redis on; against all three off, side by side)",
+        "",
+        "| request | req/s on | req/s off | on/off | p99 ms on | p99 ms off |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for on, off in zip(run["results"], run["off"], strict=True):
+        rps_on, rps_off = _median(on.rps), _median(off.rps)
+        lines.append(
+            f"| {on.endpoint.label} | {rps_on:.0f} | {rps_off:.0f} | {rps_on / rps_off:.2f} "
+            f"| {_median(on.p99_ms):.2f} | {_median(off.p99_ms):.2f} |"
+        )
+    return [*lines, ""]
 
 
 def _scale_table(base: dict[str, Any], scaled: dict[str, Any]) -> list[str]:

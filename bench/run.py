@@ -10,6 +10,7 @@ directly (the floor). Results go to bench/results/ as a table, a TSV history and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -41,6 +42,17 @@ from db.session import make_engine
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+# What is measured: the production defaults, with JSON access logs and metrics on as they are
+# by default, rate limits counting in Redis with limits raised so that the load is never
+# refused, and an Idempotency-Key on each POST that takes one (see write_mix).
+PRODUCTION = {
+    "LOG_FORMAT": "json",
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "RATE_LIMIT_DEFAULT": "1000000000/minute",
+}
+# Beside it, in the same run: the same service with each of those features switched off, so
+# the table says what they cost (README, Benchmarks).
+FEATURES_OFF = {"ACCESS_LOG": "off", "METRICS": "off", "RATE_LIMITS": "off"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,9 @@ def prepare(url: str, shape: Shape) -> float:
 
 
 @contextmanager
-def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    url: str, port: int, workers: int, log: Path, config: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     """`make serve`, the command users deploy with, in a process group of its own."""
     env = {
         **os.environ,
@@ -130,6 +144,7 @@ def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PORT": str(port),
         "WORKERS": str(workers),
+        **config,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -192,8 +207,15 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def call(base: str, method: str, path: str, token: str = "", body: Any = None) -> Any:
-    headers = {"Content-Type": "application/json"}
+def call(
+    base: str,
+    method: str,
+    path: str,
+    token: str = "",
+    body: Any = None,
+    extra: dict[str, str] | None = None,
+) -> Any:
+    headers = {"Content-Type": "application/json", **(extra or {})}
     if token:
         headers["Authorization"] = f"Token {token}"
     data = json.dumps(body).encode() if body is not None else None
@@ -267,7 +289,24 @@ def bench_backend(
         print(f"\n== {backend}: seeding {shape.articles} articles ...", flush=True)
         seed_seconds = prepare(url, shape)
         base = f"http://127.0.0.1:{args.port}"
-        with server(url, args.port, args.workers, workdir / f"server-{backend}.log") as proc:
+        configs = {"on": PRODUCTION}
+        if args.compare and not lists_only:
+            configs["off"] = {**PRODUCTION, **FEATURES_OFF}
+        with contextlib.ExitStack() as servers:
+            procs = {
+                name: servers.enter_context(
+                    server(
+                        url,
+                        args.port + i,
+                        args.workers,
+                        workdir / f"server-{backend}-{name}.log",
+                        config,
+                    )
+                )
+                for i, (name, config) in enumerate(configs.items())
+            }
+            proc = procs["on"]
+            bases = {name: f"http://127.0.0.1:{args.port + i}" for i, name in enumerate(configs)}
             login = {"user": {"email": "benchuser00@example.com", "password": "password-00"}}
             token = call(base, "POST", "/api/users/login", body=login)["user"]["token"]
             mine = call(base, "GET", "/api/articles?author=benchuser07&limit=20")["articles"]
@@ -277,35 +316,14 @@ def bench_backend(
                 for ep in endpoints(slug)
                 if (ep.is_list or not lists_only) and (not args.only or ep.key in args.only)
             ]
-            results = [Result(backend, ep) for ep in chosen]
+            measured = {name: [Result(backend, ep) for ep in chosen] for name in configs}
+            results = measured["on"]
             for round_ in range(args.rounds):
-                for r in results:
-                    url_ = base + r.endpoint.path
-                    tok = token if r.endpoint.auth else ""
-                    wrk(
-                        url_,
-                        tok,
-                        seconds=args.warmup,
-                        connections=args.connections,
-                        threads=args.threads,
-                    )
-                    m = wrk(
-                        url_,
-                        tok,
-                        seconds=args.duration,
-                        connections=args.connections,
-                        threads=args.threads,
-                    )
-                    r.rps.append(m["rps"])
-                    r.p50_ms.append(m["p50"])
-                    r.p99_ms.append(m["p99"])
-                    r.errors += int(m["errors"])
-                    print(
-                        f"  round {round_ + 1} {r.endpoint.label:<48} {m['rps']:8.0f} req/s"
-                        f"  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms"
-                        f"  errors {m['errors']:.0f}",
-                        flush=True,
-                    )
+                for i in range(len(results)):
+                    # side by side: each request on both servers in turn, in alternating order
+                    order = list(configs)[:: 1 if (round_ + i) % 2 == 0 else -1]
+                    for name in order:
+                        _measure(measured[name][i], bases[name], token, args, round_, name)
             rss = [rss_mib(pid) for pid in worker_pids(proc.pid)]
             for r in results:
                 tok = token if r.endpoint.auth else ""
@@ -315,8 +333,28 @@ def bench_backend(
         for r in results:
             r.statements = sql[r.endpoint.key].statements
             r.floor_ms = sql[r.endpoint.key].floor_ms if r.endpoint.is_list else None
-    return {"backend": backend, "results": results, "rss_mib": rss, "writes": writes,
-            "seed_seconds": seed_seconds, "shape": shape, "scale": scale}  # fmt: skip
+    return {"backend": backend, "results": results, "off": measured.get("off"), "rss_mib": rss,
+            "writes": writes, "seed_seconds": seed_seconds, "shape": shape,
+            "scale": scale}  # fmt: skip
+
+
+def _measure(
+    r: Result, base: str, token: str, args: argparse.Namespace, round_: int, config: str
+) -> None:
+    url = base + r.endpoint.path
+    tok = token if r.endpoint.auth else ""
+    shape = {"connections": args.connections, "threads": args.threads}
+    wrk(url, tok, seconds=args.warmup, **shape)
+    m = wrk(url, tok, seconds=args.duration, **shape)
+    r.rps.append(m["rps"])
+    r.p50_ms.append(m["p50"])
+    r.p99_ms.append(m["p99"])
+    r.errors += int(m["errors"])
+    print(
+        f"  round {round_ + 1} {config:<3} {r.endpoint.label:<48} {m['rps']:8.0f} req/s"
+        f"  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms  errors {m['errors']:.0f}",
+        flush=True,
+    )
 
 
 def write_mix(base: str, token: str, slug: str, *, n: int) -> dict[str, float]:
@@ -326,15 +364,17 @@ def write_mix(base: str, token: str, slug: str, *, n: int) -> dict[str, float]:
                            "tagList": ["golang", "rust", "bench"]}}  # fmt: skip
 
     def create() -> None:
-        article["article"]["title"] = f"bench write {next(counter)}"
-        call(base, "POST", "/api/articles", token, article)
+        n = next(counter)
+        article["article"]["title"] = f"bench write {n}"
+        call(base, "POST", "/api/articles", token, article, {"Idempotency-Key": f"bench-a-{n}"})
 
     def favorite() -> None:
         call(base, "POST", f"/api/articles/{slug}/favorite", token)
         call(base, "DELETE", f"/api/articles/{slug}/favorite", token)
 
     def comment() -> None:
-        call(base, "POST", f"/api/articles/{slug}/comments", token, {"comment": {"body": "bench"}})
+        key = {"Idempotency-Key": f"bench-c-{next(counter)}"}
+        call(base, "POST", f"/api/articles/{slug}/comments", token, {"comment": {"body": "b"}}, key)
 
     return {
         "create article": serial_p50(create, n),
@@ -361,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=100.0,
         help="run the list requests again on PostgreSQL at this scale and compare (0: skip)",
+    )
+    p.add_argument(
+        "--compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure each read beside a server with the production features off",
     )
     p.add_argument(
         "--only",

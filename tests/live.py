@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +29,42 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
+    """The development server (`make run`), on a database of the test's own."""
+    with serve([sys.executable, "-m", "cli", "run"], fresh_database, tmp_path) as base:
+        yield base
+
+
+@contextmanager
+def serve(command: list[str], database_url: str, directory: Path, **env: str) -> Iterator[str]:
+    """Runs the command as a server on a free port of loopback until it answers, then yields
+    its base URL; its output goes to `server.log` in `directory`."""
     port = _free_port()
-    env = {
+    environ = {
         **os.environ,
         "CONDUIT_ENV": "development",
         "PORT": str(port),
-        "DATABASE_URL": fresh_database,
+        "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
+        **env,
     }
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run"], cwd=tmp_path, env=env, stdout=log, stderr=log
-    )
+    log_path = directory / "server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(command, cwd=directory, env=environ, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{base}/api/tags", timeout=1).close()
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "server.log").read_text()) from None
+                    raise AssertionError(log_path.read_text()) from None
                 time.sleep(0.2)
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=20)
         log.close()
 
 
