@@ -125,8 +125,9 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
-        expose_headers=["Link"],  # paging links, for browser clients
+        allow_headers=["Authorization", "Content-Type", "X-Requested-With", "Idempotency-Key"],
+        # paging links, and which answers are replays, for browser clients
+        expose_headers=["Link", "Idempotent-Replayed"],
         max_age=600,
     )
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)
