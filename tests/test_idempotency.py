@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from api import idempotency as plumbing
 from app import create_app
+from cli import main
 from db import idempotency
 from db.errors import Conflict
 from db.models import Article, Comment, IdempotencyKey, User, utcnow
+from db.session import make_engine
 from tests.conftest import migrated_engine
-from tests.helpers import Account, Api, app_settings, assert_problem, subject
+from tests.helpers import SECRET, Account, Api, app_settings, assert_problem, subject
 
 KEY = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -457,6 +459,26 @@ def test_keys_go_with_their_user(api: Api, connection: Connection) -> None:
     api.client.post("/api/articles", json=NEW_ARTICLE, headers=keyed(jake, "k"))
     connection.execute(delete(User).where(User.username == "jake"))
     assert stored_keys(connection) == []
+
+
+def test_the_purge_command(fresh_database: str, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    with migrated_engine(fresh_database) as engine, Session(engine) as s:
+        s.add(User(username="jake", email="jake@example.com", password_hash="x"))
+        s.flush()
+        me, now = s.scalars(select(User.id)).one(), utcnow()
+        for key, at in (("old", now - timedelta(hours=25)), ("new", now)):
+            idempotency.claim(s, user_id=me, key=key, fingerprint="f", now=at)
+        s.commit()
+    monkeypatch.setenv("DATABASE_URL", fresh_database)
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("CONDUIT_ENV", "production")
+    assert main(["purge-idempotency-keys"]) == 0
+    assert "purged 1 expired idempotency key" in capsys.readouterr().out
+    engine = make_engine(fresh_database)
+    with engine.connect() as conn:
+        assert [r.key for r in conn.execute(select(IdempotencyKey.key))] == ["new"]
+    engine.dispose()
 
 
 # --- across processes and hosts --------------------------------------------------------------
