@@ -144,9 +144,18 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-Request-ID"],
-        # paging links and the request id to quote in a bug report, for browser clients
-        expose_headers=["Link", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-Requested-With",
+            "X-Request-ID",
+            "Idempotency-Key",
+            "If-Match",
+            "If-None-Match",
+        ],
+        # for browser clients: paging links, the request id to quote in a bug report, which
+        # answers are replays, and the entity tags to send back
+        expose_headers=["Link", "X-Request-ID", "Idempotent-Replayed", "ETag"],
         max_age=600,
     )
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)

@@ -1,4 +1,4 @@
-"""Command line: `python -m cli run | migrate | seed | admin`."""
+"""Command line: `python -m cli run | migrate | seed | admin | purge-idempotency-keys`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from db import migrate, users
+from db import idempotency, migrate, users
 from db.errors import DomainError
-from db.models import ROLES
+from db.models import ROLES, utcnow
 from db.session import make_engine
 from settings import ConfigError, Settings
 
@@ -65,9 +65,23 @@ def admin(settings: Settings, argv: list[str]) -> int:
     return 0
 
 
+def purge_idempotency_keys(settings: Settings) -> None:
+    """Delete every expired idempotency key. Requests purge them too, a batch at a time, so
+    this is for a database that has had few keyed requests lately, or none (a cron job)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as s, s.begin():
+            purged = idempotency.purge(s, now=utcnow())
+    finally:
+        engine.dispose()
+    print(f"purged {purged} expired idempotency key(s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli")
-    parser.add_argument("command", choices=["run", "migrate", "seed", "admin"])
+    parser.add_argument(
+        "command", choices=["run", "migrate", "seed", "admin", "purge-idempotency-keys"]
+    )
     args, rest = parser.parse_known_args(argv)
     try:
         settings = Settings.from_env()
@@ -80,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         _migrate(settings)
     elif args.command == "admin":
         return admin(settings, rest)
+    elif args.command == "purge-idempotency-keys":
+        purge_idempotency_keys(settings)
     else:
         seed(settings, rest)
     return 0

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api import conditional, paging, render
 from api.context import caller, caller_id, refuse_read_only, session, viewer_id
+from api.idempotency import idempotent
 from db import articles
 from db.articles import Filters
 
@@ -52,7 +53,9 @@ def get_article(slug: str) -> conditional.Reply:
     return data, status, headers
 
 
+@idempotent
 def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Committed by @idempotent, with the response recorded when the request carries a key."""
     s = session()
     fields = body["article"]
     refuse_read_only()
@@ -65,7 +68,7 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         body=fields["body"],
         tags=fields.get("tagList", []),
     )
-    return committed(s, shown(s, slug, me)), 201
+    return shown(s, slug, me), 201
 
 
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:

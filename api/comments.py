@@ -6,6 +6,7 @@ from typing import Any
 
 from api import conditional, render
 from api.context import caller, current_user, refuse_read_only, session, viewer_id
+from api.idempotency import idempotent
 from db import articles, comments
 
 
@@ -17,16 +18,16 @@ def list_comments(slug: str) -> conditional.Reply:
     return conditional.shown(reply, cache=cache, per_caller=True)
 
 
+@idempotent
 def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Committed by @idempotent, with the response recorded when the request carries a key."""
     s, me = session(), current_user()
     refuse_read_only()
     comment = comments.create(
         s, articles.by_slug(s, slug), author_id=me.id, body=body["comment"]["body"]
     )
     # the author is the caller, who cannot follow themselves
-    reply = {"comment": render.comment(comment, author=me, following=False)}
-    s.commit()
-    return reply, 201
+    return {"comment": render.comment(comment, author=me, following=False)}, 201
 
 
 def delete_comment(slug: str, id_: int, reason: str | None = None) -> tuple[None, int]:

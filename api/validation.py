@@ -180,7 +180,8 @@ class ParamValidator(ParameterValidator):
                 )
                 failures = list(validator.iter_errors(value))
                 if failures:
-                    errors[name] = [message(f) for f in failures]
+                    # one message once: "" fails both minLength and a pattern as blank
+                    errors[name] = list(dict.fromkeys(message(f) for f in failures))
         if errors:
             raise Invalid(errors)
 

@@ -194,3 +194,32 @@ class AuditEntry(Base):
     # what was acted upon, as it was then (a deleted article keeps its slug and title here)
     subject: Mapped[str | None] = mapped_column(String(500))
     reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class IdempotencyKey(Base):
+    """A request made with an `Idempotency-Key` (migration 0005): while `running`, a duplicate
+    is refused; once `done`, a retry with the same fingerprint gets the recorded response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'done')", name="state"),
+        # purging what expired
+        Index(None, "expires_at"),
+    )
+
+    # keys are the client's own, so they are unique per user only
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # sha256, in hex, of the operation, its path parameters and its canonical JSON body
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(8))
+    # which attempt holds the key: an attempt whose claim was taken over may not record
+    claim_token: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    # the JSON body as sent the first time, replayed as it is
+    response_body: Mapped[str | None] = mapped_column(Text)

@@ -61,8 +61,16 @@ def open_session(maker: sessionmaker[Session], *, writes: bool) -> Session:
     """A session whose connection is set up for its work: one that may write takes SQLite's
     write lock up front, one that only reads runs on PostgreSQL without a transaction."""
     s = maker()
+    s.info[WRITE_OPTION] = writes
     s.connection(execution_options=_options(writes, s.get_bind()))
     return s
+
+
+def begin_again(s: Session) -> None:
+    """After a commit or a rollback, set the session's next transaction up as `open_session`
+    set up its first: without this it would start as a plain one (a deferred BEGIN on SQLite,
+    which fails at once when a write meets another writer's commit)."""
+    s.connection(execution_options=_options(s.info[WRITE_OPTION], s.get_bind()))
 
 
 def _options(writes: bool, bind: Engine | Connection) -> dict[str, Any]:

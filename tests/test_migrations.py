@@ -54,6 +54,8 @@ def _indexed_prefixes(connection: Connection, table: str) -> set[tuple[str, ...]
         ("audit_log", ("created_at", "id")),  # the audit log, newest first
         ("article_slugs", ("slug",)),  # an article by a slug it had before
         ("article_slugs", ("article_id",)),  # its old slugs go with it
+        ("idempotency_keys", ("user_id", "key")),  # a user's key
+        ("idempotency_keys", ("expires_at",)),  # purging what expired
     ],
 )
 def test_every_filter_join_and_sort_has_an_index(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event, update
 
+from api import idempotency
 from db.models import User
 from tests.helpers import Account, Api
 
@@ -157,3 +159,40 @@ def test_an_authenticated_request_checks_its_caller_in_one_statement(
     with counting(engine) as statements:
         assert api.client.get("/api/tags").status_code == 200
     assert len(statements) == 1
+
+
+@pytest.mark.parametrize("what", ["article", "comment"])
+def test_an_idempotency_key_costs_two_statements_and_nothing_without_one(
+    api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """Without the header, creating runs what it always ran; with it, one statement claims the
+    key and one records the answer; a replay is the caller, the claim and the key's row."""
+    monkeypatch.setattr(idempotency.PURGE, "next", math.inf)  # the purge is counted below
+    jake = api.register("jake")
+    slug = api.article(jake)["slug"]
+
+    def create(n: int, headers: dict[str, str]) -> list[str]:
+        if what == "article":
+            path = "/api/articles"
+            body: dict[str, Any] = {"article": {"title": f"Title {n}", "description": "d",
+                                                "body": "b", "tagList": ["dragons"]}}  # fmt: skip
+        else:
+            path, body = f"/api/articles/{slug}/comments", {"comment": {"body": f"Body {n}"}}
+        with counting(engine) as statements:
+            r = api.client.post(path, json=body, headers={**jake.headers, **headers})
+        assert r.status_code == 201, r.text
+        return statements
+
+    plain = create(1, {})
+    keyed = create(2, {"Idempotency-Key": "k"})
+    replayed = create(2, {"Idempotency-Key": "k"})
+    monkeypatch.setattr(idempotency.PURGE, "next", 0.0)
+    purging = create(3, {"Idempotency-Key": "k3"})
+    assert not [s for s in plain if "idempotency_keys" in s]
+    # an article: the caller, the counters' lock, the old-slug check, the article, its tag,
+    # the tag link, the card; a comment: the caller, the user, the article, the comment
+    assert len(plain) == {"article": 7, "comment": 4}[what]
+    keys = [s.split()[0] for s in keyed if "idempotency_keys" in s]
+    assert (len(keyed), keys) == (len(plain) + 2, ["INSERT", "UPDATE"])
+    assert len(replayed) == 3
+    assert len(purging) == len(keyed) + 1
