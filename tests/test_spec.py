@@ -229,3 +229,15 @@ def test_swagger_ui_is_served_offline(client: Any) -> None:
     # the bundle comes from the installed package, not a CDN
     assert "cdn" not in page.text.lower()
     assert client.get("/api/ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_every_response_declares_the_request_id(spec: dict[str, Any]) -> None:
+    """The middleware sends X-Request-ID on every answer; the spec says so on every one."""
+    for method, path, op, _ in operations(spec):
+        for code, response in op["responses"].items():
+            headers = resolve(spec, response).get("headers", {})
+            assert headers.get("X-Request-ID") == {"$ref": "#/components/headers/RequestId"}, (
+                method,
+                path,
+                code,
+            )
