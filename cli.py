@@ -32,7 +32,8 @@ def run(settings: Settings) -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     print(f"Swagger UI: http://{host}:{port}/api/ui/  (spec: /api/openapi.json)", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # X-Forwarded-For is the app's to read, from TRUSTED_PROXIES only (app.py)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def seed(settings: Settings, argv: list[str]) -> None:
