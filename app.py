@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from flask import Response
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import observability, problems, validation
 from api.authorization import AuthorizationMiddleware
@@ -29,6 +31,7 @@ from api.middleware import (
     ProblemCORSMiddleware,
     ServicesMiddleware,
 )
+from api.ratelimit import RateLimitHeaders, RateLimitMiddleware, RateLimits
 from api.security import Passwords, Tokens
 from db.errors import DomainError
 from db.session import make_engine, make_sessionmaker
@@ -107,10 +110,16 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         ),
         passwords=Passwords(settings.argon2_profile),
         executor=executor,
+        rate_limits=RateLimits(settings),
     )
     spec = yaml.safe_load(SPEC.read_text())
 
-    app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        await services.rate_limits.close()
+
+    app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent, lifespan=lifespan)
     app.add_api(
         SPEC.name,
         resolver=TagResolver(spec["paths"]),
@@ -133,12 +142,25 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         observability.EdgeMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         templates=_path_templates(spec),
-        ready_checks=[observability.database_check(maker)],
+        ready_checks=[
+            observability.database_check(maker),
+            *([observability.redis_check(settings.redis_url)] if settings.redis_url else []),
+        ],
         run=functools.partial(_on_thread, executor),
         client_address=_peer,
         access_log_enabled=settings.access_log,
         metrics_enabled=settings.metrics,
     )
+    if settings.trusted_proxies:
+        # The client address (and scheme) a trusted proxy forwards, for everything further in:
+        # uvicorn's own middleware, here rather than in the server, so that TRUSTED_PROXIES is
+        # the one setting for it and the tests run it too; `python -m cli run` and gunicorn.conf.py
+        # turn the servers' copy off.
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            MiddlewarePosition.BEFORE_EXCEPTION,
+            trusted_hosts=list(settings.trusted_proxies),
+        )
     app.add_middleware(
         ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -154,11 +176,30 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             "If-None-Match",
         ],
         # for browser clients: paging links, the request id to quote in a bug report, which
-        # answers are replays, and the entity tags to send back
-        expose_headers=["Link", "X-Request-ID", "Idempotent-Replayed", "ETag"],
+        # answers are replays, the entity tags to send back, and the rate limits
+        expose_headers=[
+            "Link",
+            "X-Request-ID",
+            "Idempotent-Replayed",
+            "ETag",
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+        ],
         max_age=600,
     )
+    if services.rate_limits.enabled:
+        # outside the exception handlers, so that error responses carry the RateLimit fields
+        app.add_middleware(RateLimitHeaders, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)
+    if services.rate_limits.enabled:
+        # after routing, before authentication (api/ratelimit.py)
+        app.add_middleware(
+            RateLimitMiddleware,
+            MiddlewarePosition.BEFORE_SECURITY,
+            limits=services.rate_limits,
+            tokens=services.tokens,
+        )
     # after authentication, before validation (api/authorization.py)
     app.add_middleware(AuthorizationMiddleware, MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
@@ -167,6 +208,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.add_error_handler(
         405, problems.method_not_allowed(spec["paths"], spec["servers"][0]["url"])
     )
+    app.add_error_handler(problems.TooManyRequests, problems.too_many_requests)
     app.add_error_handler(DomainError, problems.domain_error)
     app.add_error_handler(problems.OAuthError, problems.oauth_error)
     app.add_error_handler(connexion.ProblemException, problems.http_error)

@@ -32,8 +32,16 @@ def run(settings: Settings) -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     print(f"Swagger UI: http://{host}:{port}/api/ui/  (spec: /api/openapi.json)", flush=True)
-    # the app writes its own access line (api/observability.py)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # the app writes its own access line (api/observability.py), and X-Forwarded-For is the
+    # app's to read, from TRUSTED_PROXIES only (app.py)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 def seed(settings: Settings, argv: list[str]) -> None:

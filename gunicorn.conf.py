@@ -11,6 +11,8 @@ workers = int(os.environ.get("WORKERS", "2"))
 worker_class = "uvicorn_worker.UvicornWorker"
 # the app is built in each worker after fork, so no database connection crosses a fork
 preload_app = False
+# uvicorn's X-Forwarded-For handling is off: the app does it, trusting TRUSTED_PROXIES (app.py)
+forwarded_allow_ips = ""
 # the app writes one JSON line per request itself, with the operation and the user
 accesslog = None
 errorlog = "-"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import limits
 
 ENVIRONMENTS = ("development", "test", "production")
 LOG_FORMATS = ("json", "text")
@@ -15,6 +19,12 @@ DEFAULT_DATABASE_URL = "sqlite:///conduit.db"
 _DEV_SECRET_FILE = Path(".secret_key")
 _MIN_SECRET_LENGTH = 32
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test"}
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+# uvicorn's and gunicorn's own default: a reverse proxy on the same host is trusted out of the
+# box, so that every client behind it does not share one address (and one login-failure budget)
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
 
 
 class ConfigError(ValueError):
@@ -44,6 +54,18 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     metrics: bool = True
+    # rate limits (api/ratelimit.py), each "N/period" as the `limits` library parses it
+    rate_limits: bool = True
+    rate_limit_default: str = "300/minute"
+    rate_limit_auth: str = "30/minute"
+    rate_limit_login_failures: str = "5/minute"
+    # where the counters live: a Redis URL shares them between processes and hosts; empty keeps
+    # them in each process
+    redis_url: str = ""
+    # what the keys in Redis start with; only the test suite changes it, to keep runs apart
+    rate_limit_prefix: str = "conduit"
+    # the peers whose X-Forwarded-For is believed, as IP addresses and networks
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +94,14 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
             access_log=_flag(env, "ACCESS_LOG", default=True),
             metrics=_flag(env, "METRICS", default=True),
+            rate_limits=_flag(env, "RATE_LIMITS", default=True),
+            rate_limit_default=_rate(env, "RATE_LIMIT_DEFAULT", cls.rate_limit_default),
+            rate_limit_auth=_rate(env, "RATE_LIMIT_AUTH", cls.rate_limit_auth),
+            rate_limit_login_failures=_rate(
+                env, "RATE_LIMIT_LOGIN_FAILURES", cls.rate_limit_login_failures
+            ),
+            redis_url=_redis_url(env.get("REDIS_URL", "")),
+            trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
         return settings.with_secret()
 
@@ -114,14 +144,14 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
-    raw = env.get(name, "").lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw == "":
+    """On or off, and nothing else: a typo such as `RATE_LIMITS=of` must not leave a switch
+    on (or off) without a word."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
         return default
-    raise ConfigError(f"{name} must be on or off")
+    if raw not in _ON + _OFF:
+        raise ConfigError(f"{name} must be on or off")
+    return raw in _ON
 
 
 def _choice(
@@ -137,6 +167,46 @@ def _choice(
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}")
     return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """One limit as the `limits` library writes it: "300/minute", "5 per 10 seconds"."""
+    raw = env.get(name, "").strip() or default
+    try:
+        items = limits.parse_many(raw)
+    except ValueError:
+        items = []
+    # one rate per policy: the RateLimit header gives each policy one quota and one window
+    if len(items) != 1:
+        raise ConfigError(f"{name} must be one rate such as 300/minute, not {raw!r}")
+    if items[0].amount < 1:
+        raise ConfigError(f"{name} must allow at least one request")
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    raw = raw.strip()
+    if raw and urlsplit(raw).scheme not in _REDIS_SCHEMES:
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or redis+unix:// URL")
+    return raw
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    """Comma-separated addresses and networks; `none` trusts no proxy at all."""
+    if not raw.strip():
+        return DEFAULT_TRUSTED_PROXIES
+    if raw.strip().lower() == "none":
+        return ()
+    found = []
+    for item in (p.strip() for p in raw.split(",") if p.strip()):
+        try:
+            ipaddress.ip_network(item)  # strict: 10.0.0.1/8 is a mistake, 10.0.0.0/8 is meant
+        except ValueError:
+            raise ConfigError(
+                f"TRUSTED_PROXIES must list IP addresses or networks, not {item!r}"
+            ) from None
+        found.append(item)
+    return tuple(found)
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -16,10 +16,12 @@ def issue_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
     unknown = sorted(set(requested) - SCOPES)
     if unknown:
         raise OAuthError("invalid_scope", f"Unknown scope: {', '.join(unknown)}.")
+    failures = svc.rate_limits.login_failures(body["username"])  # 429 before guessing
     user = users.by_login(s, body["username"])
     # verified even for an unknown account, so that both answers look and take the same
     ok = svc.passwords.verify(user.password_hash if user else None, body["password"])
     if user is None or not ok:
+        failures.count()
         raise OAuthError("invalid_grant", "Wrong username or password.")
     if user.status != "active":
         raise OAuthError("invalid_grant", users.account_suspended().detail)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.authorization import CONTEXT_KEY, Caller, settle_in_request
 from api.problems import Unauthorized
+from api.ratelimit import RateLimits
 from api.security import Passwords, Tokens, credentials
 from api.validation import READ_ONLY_KEY
 from db import users
@@ -36,6 +37,7 @@ class Services:
     passwords: Passwords
     # the handler threads: Flask runs on them, and so does the caller check before validation
     executor: ThreadPoolExecutor
+    rate_limits: RateLimits
 
 
 def services() -> Services:

@@ -26,6 +26,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from pythonjsonlogger.orjson import OrjsonFormatter
+from redis import Redis
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
@@ -298,6 +299,20 @@ def metrics_page() -> bytes:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def redis_check(url: str) -> Callable[[], None]:
+    """Whether the Redis that keeps the rate limits answers (they fail open without it, so the
+    service is up, but a platform should know)."""
+
+    def redis() -> None:
+        client = Redis.from_url(url, socket_timeout=READY_TIMEOUT_SECONDS)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    return redis
 
 
 def database_check(maker: sessionmaker[Session]) -> Callable[[], None]:

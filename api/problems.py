@@ -48,6 +48,17 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+class TooManyRequests(DomainError):
+    """A rate limit is exhausted (api/ratelimit.py); `retry_after` seconds until it is not.
+    The RateLimit fields that go with it are added to the response by the rate limiter."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int, detail: str) -> None:
+        super().__init__({"rate limit": [f"exceeded, retry in {retry_after} s"]}, detail)
+        self.retry_after = retry_after
+
+
 class OAuthError(Exception):
     """A refused token request, answered as RFC 6749 section 5.2 says rather than as a problem:
     OAuth2 clients (Swagger UI's among them) read `error` and `error_description`."""
@@ -58,7 +69,9 @@ class OAuthError(Exception):
         self.description = description
 
 
-def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
+def problem(
+    status: int, errors: FieldErrors, detail: str, headers: dict[str, str] | None = None
+) -> ConnexionResponse:
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -66,7 +79,9 @@ def problem(status: int, errors: FieldErrors, detail: str) -> ConnexionResponse:
         "detail": detail,
         "errors": errors,
     }
-    headers = {"WWW-Authenticate": _WWW_AUTHENTICATE} if status == 401 else {}
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = _WWW_AUTHENTICATE
     return ConnexionResponse(
         status_code=status,
         mimetype=PROBLEM_JSON,
@@ -90,6 +105,13 @@ def oauth_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse
 def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     assert isinstance(exc, DomainError)
     return problem(exc.status_code, exc.errors, exc.detail)
+
+
+async def too_many_requests(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """On the event loop: a synchronous handler would cost a thread hand-off for every refusal,
+    and refusals come in floods."""
+    assert isinstance(exc, TooManyRequests)
+    return problem(429, exc.errors, exc.detail, {"Retry-After": str(exc.retry_after)})
 
 
 def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

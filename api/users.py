@@ -17,10 +17,12 @@ NO_STORE = {"Cache-Control": conditional.NO_STORE}
 def login_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     s, svc = session(), services()
     credentials = body["user"]
+    failures = svc.rate_limits.login_failures(credentials["email"])  # 429 before guessing
     user = users.by_email(s, credentials["email"])
     # verified even for an unknown email, so that both answers look and take the same
     ok = svc.passwords.verify(user.password_hash if user else None, credentials["password"])
     if user is None or not ok:
+        failures.count()
         raise Unauthorized({"email or password": ["is invalid"]}, "Wrong email or password.")
     # only with the right password: a wrong one gets the same answer for every account
     if user.status != "active":

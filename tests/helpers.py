@@ -24,6 +24,12 @@ def app_settings(database_url: str) -> Settings:
         secret_key=SECRET,
         argon2_profile="cheapest",
         validate_responses=True,  # every response of the suite is checked against the spec
+        # Limits on, as everywhere, with the per-request policies out of reach of the suite's
+        # bursts from its one address (schemathesis makes thousands of requests a minute);
+        # failed logins keep the production limit, so the fuzzer meets its 429s.
+        # tests/test_rate_limits.py sets its own.
+        rate_limit_default="100000/minute",
+        rate_limit_auth="100000/minute",
     )
 
 

@@ -27,45 +27,45 @@ def _free_port() -> int:
         return port
 
 
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], workdir: Path, probe: str = "/api/tags"
+) -> Iterator[str]:
+    """`command` run as a server on a free port (PORT) until the block ends; its base URL."""
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(ROOT), **env}
+    with (workdir / "server.log").open("w") as log:
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(base + probe, timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError((workdir / "server.log").read_text()) from None
+                    time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture
 def server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
-    """The development server (`make run`), on a database of the test's own."""
-    with serve([sys.executable, "-m", "cli", "run"], fresh_database, tmp_path) as base:
-        yield base
-
-
-@contextmanager
-def serve(command: list[str], database_url: str, directory: Path, **env: str) -> Iterator[str]:
-    """Runs the command as a server on a free port of loopback until it answers, then yields
-    its base URL; its output goes to `server.log` in `directory`."""
-    port = _free_port()
-    environ = {
-        **os.environ,
+    env = {
         "CONDUIT_ENV": "development",
-        "PORT": str(port),
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        **env,
+        "DATABASE_URL": fresh_database,
+        # the process's own counters, whatever this shell's REDIS_URL says
+        "REDIS_URL": "",
+        # the concurrency tests make more anonymous requests from one address in a minute than
+        # any person; the other limits stay as deployed
+        "RATE_LIMIT_DEFAULT": "100000/minute",
     }
-    log_path = directory / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(command, cwd=directory, env=environ, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log_path.read_text()) from None
-                time.sleep(0.2)
+    with serving([sys.executable, "-m", "cli", "run"], env, tmp_path) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def call(base: str, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:

@@ -356,3 +356,14 @@ def test_metrics_can_be_switched_off(settings: Settings, connection: Any) -> Non
         assert _samples(on).get(counted, 0) == before
         on.get("/api/tags")
         assert _samples(on)[counted] == before + 1
+
+
+def test_readyz_checks_redis_when_the_rate_limits_use_it(settings: Settings, engine: Any) -> None:
+    from dataclasses import replace
+
+    with own_app(replace(settings, redis_url="redis://127.0.0.1:6379/0")) as c:
+        assert c.get("/readyz").status_code == 200
+    with own_app(replace(settings, redis_url="redis://127.0.0.1:9/0")) as c:
+        r = c.get("/readyz")
+        assert_problem(r, 503, "redis")
+        assert "database" not in r.json()["errors"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import ROOT, serve
+from tests.live import ROOT, serving
 
 REQUESTS = 60
 LIST_TAGS_OK = {"operation": "list_tags", "status": "200"}
@@ -38,14 +38,16 @@ def deployed(fresh_database: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "--config",
         str(ROOT / "gunicorn.conf.py"),
     ]
-    with serve(
-        gunicorn,
-        fresh_database,
-        tmp_path,
-        WORKERS="2",
-        LOG_FORMAT="json",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    ) as base:
+    config = {
+        "CONDUIT_ENV": "development",
+        "DATABASE_URL": fresh_database,
+        "WORKERS": "2",
+        "LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "REDIS_URL": "",
+    }
+    # probed on /healthz, which is not counted as API traffic
+    with serving(gunicorn, config, tmp_path, probe="/healthz") as base:
         yield base, metrics_dir
 
 

@@ -171,7 +171,11 @@ def test_stateful_along_links(fuzz_schema: Any, fuzz_connection: Connection) -> 
     Workflow.run(
         settings=settings(
             max_examples=60,
-            stateful_step_count=6,
+            # Scenarios of 6 steps left whether every link below is walked to luck: which of
+            # them Hypothesis reaches shifts with changes anywhere in the app (the rate limits
+            # moved it off FavoriteArticle, and main alone misses one when run by itself). 10
+            # reach every link in each of those runs, for about 20 s more per database.
+            stateful_step_count=10,
             deadline=None,
             derandomize=True,  # scenarios are rolled back, so the same run every time
             suppress_health_check=list(HealthCheck),

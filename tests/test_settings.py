@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import DEFAULT_DATABASE_URL, ConfigError, Settings
+from settings import DEFAULT_DATABASE_URL, DEFAULT_TRUSTED_PROXIES, ConfigError, Settings
 
 STRONG = "k" * 40
 
@@ -17,6 +17,10 @@ def test_defaults_for_a_production_run() -> None:
     assert s.database_url == DEFAULT_DATABASE_URL
     assert s.cors_origins == ("*",)
     assert s.secret_key == STRONG
+    # rate limits are on everywhere, counted in the process, behind a proxy on this host
+    assert s.rate_limits is True
+    assert s.redis_url == ""
+    assert s.trusted_proxies == DEFAULT_TRUSTED_PROXIES == ("127.0.0.1", "::1")
 
 
 def test_production_refuses_a_missing_secret() -> None:
@@ -78,5 +82,66 @@ def test_variables_are_read() -> None:
     ],
 )
 def test_bad_numbers_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"SECRET_KEY": STRONG, name: value})
+
+
+def test_rate_limit_variables_are_read() -> None:
+    s = Settings.from_env(
+        {
+            "SECRET_KEY": STRONG,
+            "RATE_LIMITS": "on",
+            "RATE_LIMIT_DEFAULT": "1000/hour",
+            "RATE_LIMIT_AUTH": "10 per minute",
+            "RATE_LIMIT_LOGIN_FAILURES": "3/minute",
+            "REDIS_URL": "redis://:pw@cache.internal:6379/2",
+            "TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::1 ,192.168.1.7",
+        }
+    )
+    assert s.rate_limits is True
+    assert (s.rate_limit_default, s.rate_limit_auth, s.rate_limit_login_failures) == (
+        "1000/hour",
+        "10 per minute",
+        "3/minute",
+    )
+    assert s.redis_url == "redis://:pw@cache.internal:6379/2"
+    assert s.trusted_proxies == ("10.0.0.0/8", "2001:db8::1", "192.168.1.7")
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "0", "false", "no"])
+def test_rate_limits_can_be_switched_off(value: str) -> None:
+    assert Settings.from_env({"SECRET_KEY": STRONG, "RATE_LIMITS": value}).rate_limits is False
+
+
+@pytest.mark.parametrize("url", ["rediss://cache:6380/0", "redis+unix:///run/redis.sock?db=1"])
+def test_every_redis_scheme_is_taken(url: str) -> None:
+    assert Settings.from_env({"SECRET_KEY": STRONG, "REDIS_URL": url}).redis_url == url
+
+
+def test_trusting_no_proxy_at_all() -> None:
+    assert (
+        Settings.from_env({"SECRET_KEY": STRONG, "TRUSTED_PROXIES": "none"}).trusted_proxies == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RATE_LIMITS", "of"),
+        ("RATE_LIMITS", "sometimes"),
+        ("RATE_LIMIT_DEFAULT", "lots"),
+        ("RATE_LIMIT_DEFAULT", "300"),
+        ("RATE_LIMIT_DEFAULT", "0/minute"),
+        ("RATE_LIMIT_AUTH", "10/fortnight"),
+        ("RATE_LIMIT_AUTH", "1/second;20/minute"),  # one rate per policy
+        ("RATE_LIMIT_LOGIN_FAILURES", "five a minute"),
+        ("REDIS_URL", "http://cache:6379"),
+        ("REDIS_URL", "cache:6379"),
+        ("TRUSTED_PROXIES", "proxy.internal"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8"),  # host bits set: 10.0.0.0/8 is meant
+        ("TRUSTED_PROXIES", "*"),
+    ],
+)
+def test_nonsense_rate_limit_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"SECRET_KEY": STRONG, name: value})

@@ -156,6 +156,38 @@ def test_every_response_an_operation_can_give_is_declared(spec: dict[str, Any]) 
             assert "403" in codes, where
 
 
+def test_every_operation_may_be_rate_limited(spec: dict[str, Any]) -> None:
+    too_many = {"$ref": "#/components/responses/TooManyRequests"}
+    policies = {}
+    for method, path, op, _ in operations(spec):
+        assert op["responses"].get("429") == too_many, (method, path)
+        policies[op["operationId"]] = op.get("x-rate-limit", spec["x-rate-limit"])
+    assert spec["x-rate-limit"] == "default"
+    # the operations that hash a password count per client address, and more strictly
+    assert {op for op, policy in policies.items() if policy != "default"} == {
+        "login_user",
+        "register_user",
+        "issue_token",
+    }
+    assert set(policies.values()) == {"default", "auth"}
+
+
+def test_the_rate_limit_fields_are_declared_for_reuse(spec: dict[str, Any]) -> None:
+    headers = spec["components"]["headers"]
+    for name in ("RateLimit", "RateLimitPolicy"):
+        assert headers[name]["schema"] == {"type": "string"}
+        assert not headers[name].get("required"), name  # absent when limits are off
+    refusal = spec["components"]["responses"]["TooManyRequests"]
+    assert refusal["headers"] == {
+        "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+        "RateLimit-Policy": {"$ref": "#/components/headers/RateLimitPolicy"},
+        "RateLimit": {"$ref": "#/components/headers/RateLimit"},
+        "X-Request-ID": {"$ref": "#/components/headers/RequestId"},
+    }
+    assert headers["RetryAfter"]["required"] is True
+    assert headers["RetryAfter"]["schema"]["type"] == "integer"
+
+
 def test_errors_are_problem_documents(spec: dict[str, Any]) -> None:
     for method, path, op, _ in operations(spec):
         for code, response in op["responses"].items():
