@@ -41,6 +41,9 @@ from db.session import make_engine
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+# rate limits stay on, counted where a deployment counts them, but far above the load
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+UNREACHED_RATE = "100000000/minute"
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ def server(url: str, port: int, workers: int, log: Path) -> Iterator[subprocess.
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PORT": str(port),
         "WORKERS": str(workers),
+        "REDIS_URL": REDIS_URL,
+        "RATE_LIMIT_DEFAULT": UNREACHED_RATE,
+        "RATE_LIMIT_AUTH": UNREACHED_RATE,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
