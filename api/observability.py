@@ -296,6 +296,7 @@ def metrics_page() -> bytes:
     process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
+        # prometheus-client ships this constructor without annotations
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
