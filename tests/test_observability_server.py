@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,13 +81,28 @@ def test_metrics_count_every_worker_whichever_worker_answers(
     assert {_list_tags_total(base) for _ in range(6)} == {float(REQUESTS)}
 
 
+def _log_lines_once_written(log: Path, request_ids: set[str]) -> list[dict[str, Any]]:
+    """The server log's lines, once lines of all of `request_ids` are among them: a worker
+    writes its access line as the answer ends, which may be just after the client read it."""
+    deadline = time.monotonic() + 10
+    while True:
+        *complete, _being_written = log.read_text().split("\n")
+        lines = [json.loads(line) for line in complete]
+        missing = request_ids - {line.get("request_id") for line in lines}
+        if not missing:
+            return lines
+        assert time.monotonic() < deadline, f"no log lines for {missing}"
+        time.sleep(0.05)
+
+
 def test_json_log_lines_from_every_worker_carry_the_request_id(
     deployed: tuple[str, Path], tmp_path: Path
 ) -> None:
     base, _ = deployed
-    for n in range(10):
-        _get(f"{base}/api/tags", {"X-Request-ID": f"deployed-{n}"})
-    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    sent = {f"deployed-{n}" for n in range(10)}
+    for request_id in sorted(sent):
+        _get(f"{base}/api/tags", {"X-Request-ID": request_id})
+    lines = _log_lines_once_written(tmp_path / "server.log", sent)
     # every line the server wrote is JSON, gunicorn's own included
     assert {"gunicorn.error", "conduit.access"} <= {line["logger"] for line in lines}
     access = {line["request_id"]: line for line in lines if line["logger"] == "conduit.access"}
