@@ -35,7 +35,8 @@ class Sql:
 def measure(url: str, endpoints: Iterable[EndpointLike], *, user: str) -> dict[str, Sql]:
     """Capture each request's SQL through the real app, then time that SQL on its own."""
     engine = make_engine(url)
-    settings = Settings(environment="test", database_url=url, secret_key="b" * 48)
+    # its requests only record their SQL: no access lines in the bench's output
+    settings = Settings(environment="test", database_url=url, secret_key="b" * 48, access_log=False)
     app = create_app(settings, bind=engine)
     captured: list[tuple[str, Any]] = []
 

@@ -46,6 +46,8 @@ ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1
 # by default, rate limits counting in Redis with limits raised so that the load is never
 # refused, and an Idempotency-Key on each POST that takes one (see write_mix).
 UNREACHED_RATE = "100000000/minute"
+# one secret for every server of a run: a token from one is good on the other (side by side)
+SECRET_KEY = secrets.token_urlsafe(48)
 PRODUCTION = {
     "LOG_FORMAT": "json",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -143,7 +145,7 @@ def server(
         **os.environ,
         "CONDUIT_ENV": "production",
         "DATABASE_URL": url,
-        "SECRET_KEY": secrets.token_urlsafe(48),
+        "SECRET_KEY": SECRET_KEY,
         "PORT": str(port),
         "WORKERS": str(workers),
         **config,
