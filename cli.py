@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args, rest = parser.parse_known_args(argv)
     try:
-        settings = Settings.from_env()
+        # only the server signs and checks tokens: the other commands need no SECRET_KEY
+        settings = Settings.from_env(signs=args.command == "run")
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2

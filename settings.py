@@ -68,7 +68,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, signs: bool = True) -> Settings:
+        """The settings from the environment. `signs=False` for what never signs or checks a
+        token (migrating, seeding, the admin commands): no SECRET_KEY is asked of them."""
         env = os.environ if env is None else env
         environment = env.get("CONDUIT_ENV", "production")
         if environment not in ENVIRONMENTS:
@@ -103,7 +105,7 @@ class Settings:
             redis_url=_redis_url(env.get("REDIS_URL", "")),
             trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
-        return settings.with_secret()
+        return settings.with_secret() if signs else settings
 
     def with_secret(self) -> Settings:
         """Refuse a missing or placeholder secret outside development; keep one for dev runs."""

@@ -1,4 +1,4 @@
-"""`python -m cli admin`: how the first admin comes to be."""
+"""`python -m cli`: the first admin, and which commands ask for a SECRET_KEY."""
 
 from __future__ import annotations
 
@@ -74,3 +74,35 @@ def test_make_admin_needs_a_login(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "usage: make admin LOGIN=" in r.stdout + r.stderr
     del tmp_path
+
+
+@pytest.mark.parametrize(
+    "argv", [["migrate"], ["seed", "--users", "2", "--articles", "3"], ["purge-idempotency-keys"]]
+)
+def test_commands_that_sign_no_token_need_no_secret(
+    fresh_database: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A fresh clone migrates and seeds with no SECRET_KEY set, in production mode too."""
+    monkeypatch.setenv("DATABASE_URL", fresh_database)
+    monkeypatch.setenv("CONDUIT_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    assert main(["migrate"]) == 0
+    workdir = tmp_path / "clone"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # where a development secret would be written: none is
+    assert main(argv) == 0
+    assert not list(workdir.iterdir())
+
+
+def test_serving_still_needs_a_secret_outside_development(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SECRET_KEY")
+    assert main(["run"]) == 2
+    assert "SECRET_KEY is required" in capsys.readouterr().err
+
+
+def test_giving_a_role_needs_no_secret(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRET_KEY")
+    assert main(["admin", "jake"]) == 0
+    assert _users(database)["jake"][0] == "admin"
