@@ -36,7 +36,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Connection
 
 from api import ratelimit
-from api.ratelimit import Counters, Outage, Policy, address_key
+from api.ratelimit import Counters, Outage, Policy, Quota, address_key
 from api.security import Tokens
 from app import TagResolver, create_app
 from settings import Settings
@@ -447,6 +447,53 @@ async def _compare(storage: AsyncStorage, backend: str) -> None:
     assert again is not None
     assert again.exceeded
     assert abs(again.reset_in - counted.reset_in) <= 1
+
+
+@pytest.mark.parametrize(
+    ("rate", "size"), [("3/minute", 1), ("39/minute", 1), ("300/minute", 15), ("10000/minute", 100)]
+)
+def test_a_process_claims_a_twentieth_of_a_quota_at_a_time(rate: str, size: int) -> None:
+    assert ratelimit.lease_size(Policy("default", limits.parse(rate))) == size
+
+
+def test_processes_counting_in_leases_never_let_more_than_the_quota_through(
+    redis_prefix: str,
+) -> None:
+    """Two processes' counters on one Redis, taking turns: each request gets a place of its
+    own in the window's count, no more than the quota get through, at most a block's worth
+    fewer, and the storage is asked once per block, not once per request."""
+    asyncio.run(_count_in_leases(redis_prefix))
+
+
+async def _count_in_leases(prefix: str) -> None:
+    pool = redis.asyncio.ConnectionPool.from_url(REDIS_URL)
+    try:
+        options: dict[str, Any] = {"key_prefix": prefix, "connection_pool": pool}
+        storage = storage_from_string("async+" + REDIS_URL, implementation="redispy", **options)
+        assert isinstance(storage, AsyncStorage)
+        trips = 0
+        incr = storage.incr
+
+        async def counted_incr(*args: Any, **kwargs: Any) -> int:
+            nonlocal trips
+            trips += 1
+            return await incr(*args, **kwargs)
+
+        storage.incr = counted_incr  # type: ignore[method-assign]
+        policy = Policy("default", limits.parse("400/minute"))  # blocks of 20
+        processes = [Counters(storage, "redis"), Counters(storage, "redis")]
+        let_through: list[Quota] = []
+        for n in range(1000):
+            quota = await processes[n % 2].hit(policy, "user:7")
+            assert quota is not None
+            if not quota.exceeded:
+                let_through.append(quota)
+        assert 400 - 19 <= len(let_through) <= 400
+        # every request let through had a place of its own in the count
+        assert len({q.remaining for q in let_through}) == len(let_through)
+        assert trips <= 1000 // 20 + 2, trips
+    finally:
+        await pool.aclose()
 
 
 # --- the client's address: trusted proxies ----------------------------------------------------
