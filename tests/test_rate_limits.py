@@ -479,8 +479,7 @@ async def _count_in_leases(prefix: str) -> None:
             trips += 1
             return await incr(*args, **kwargs)
 
-        # counting the round trips: a stand-in with the same signature on this one instance
-        storage.incr = counted_incr  # type: ignore[method-assign]
+        storage.incr = counted_incr  # type: ignore[method-assign]  # counts the round trips
         policy = Policy("default", limits.parse("400/minute"))  # blocks of 20
         processes = [Counters(storage, "redis"), Counters(storage, "redis")]
         let_through: list[Quota] = []
