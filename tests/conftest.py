@@ -2,7 +2,11 @@
 
 PostgreSQL comes from TEST_POSTGRES_URL (default: the local server's `test` database, used only
 to create a throwaway database per run). Where none answers, the PostgreSQL half is skipped
-with the reason, unless REQUIRE_POSTGRES=1 (as in CI), where that is a failure.
+with the reason, unless REQUIRE_POSTGRES=1, where that is a failure.
+
+The browser, SDK, lint and topology tests skip with the reason where a system part they need
+(Chromium, Node, nginx) is missing. REQUIRE_ALL=1 (as in CI: `.ci/run`) turns every skip into
+a failure, so that CI always runs every part.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from settings import Settings
 from tests.helpers import Api, app_settings
 
 # the `server` fixture: a real server process, for tests that must speak HTTP to one
-pytest_plugins = ["tests.live"]
+# and REQUIRE_ALL=1, which makes every skip a failure
+pytest_plugins = ["tests.live", "tests.require_all", "pytester"]
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
-REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_ALL") == "1" or os.environ.get("REQUIRE_POSTGRES") == "1"
 
 
 def _fresh_postgres() -> Iterator[str]:
