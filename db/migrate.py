@@ -9,6 +9,9 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# the PostgreSQL advisory lock that migrations of one database take in turn (env.py), so that
+# app processes starting together do not all create the schema: "conduit" in ASCII
+LOCK_KEY = 0x636F6E64756974
 
 
 def config(connection: Connection | None = None, url: str | None = None) -> Config:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
+from db.migrate import LOCK_KEY
 from db.models import Base
 from db.session import make_engine
 from settings import DEFAULT_DATABASE_URL
@@ -23,6 +24,13 @@ def run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Every app process migrates at start-up (`make serve`, the image's command), so
+            # several may migrate one new database at once: each would see no schema, create
+            # it, and all but the first fail on PostgreSQL's catalog. The lock is held until
+            # this transaction commits, so the others wait, then find the schema at head. (A
+            # SQLite file belongs to one host, migrated by the command that serves it.)
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         context.run_migrations()
 
 
