@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run serve test lint types migrate seed admin bench clean install install-dev
+.PHONY: run serve test lint types migrate seed admin bench clean install install-dev \
+	spec-lint spec-release sdk topology-test
 
 # what the service needs to run, and on top of it what the tests and checks need
 $(VENV)/.installed: pyproject.toml
@@ -20,6 +21,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# the Node tools, pinned in package-lock.json: Spectral (spec lint) and the TypeScript SDK's
+NODE_TOOLS := node_modules/.installed
+$(NODE_TOOLS): package.json package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y nodejs npm; } || { echo "install Node.js and npm first"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## make run: migrate and serve on SQLite (or $DATABASE_URL) with Swagger UI, for development
 run: install
@@ -45,7 +53,7 @@ admin: install
 
 ## make bench: seed, serve as deployed, load with wrk, write bench/results/ (BENCH_ARGS="--scale 100")
 bench: install-dev
-	command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk first"; exit 2; }
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; } || { echo "install wrk first"; exit 2; }
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install-dev
@@ -57,11 +65,31 @@ types: install-dev
 
 # the browser the Swagger UI checks drive: Debian's Chromium, never a downloaded one
 /usr/bin/chromium:
-	apt-get install -y chromium || { echo "install Debian's chromium package first"; exit 2; }
+	{ apt-get update -qq && apt-get install -y chromium; } || { echo "install Debian's chromium package first"; exit 2; }
+
+# the proxy in front of the app processes in the topology test: Debian's nginx
+/usr/sbin/nginx:
+	{ apt-get update -qq && apt-get install -y nginx; } || { echo "install Debian's nginx package first"; exit 2; }
+
+## make spec-lint: Spectral with the OWASP API ruleset, and openapi-spec-validator
+spec-lint: install-dev $(NODE_TOOLS)
+	$(PY) -m pytest tests/test_spec_lint.py -p no:cacheprovider $(PYTEST_ARGS)
+
+## make spec-release: snapshot openapi/api.yaml as released (raise info.version first)
+spec-release: install-dev
+	$(PY) -m openapi.release
+
+## make sdk: generate the Python and TypeScript clients from openapi/api.yaml into sdk/build/
+sdk: install-dev $(NODE_TOOLS)
+	$(PY) -m sdk.generate
+
+## make topology-test: nginx in front of two `make serve` processes on PostgreSQL and Redis
+topology-test: install-dev /usr/sbin/nginx
+	$(PY) -m pytest tests/test_topology.py -p no:cacheprovider $(PYTEST_ARGS)
 
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
-test: lint types /usr/bin/chromium
+test: lint types /usr/bin/chromium /usr/sbin/nginx $(NODE_TOOLS)
 	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key
+	rm -rf $(VENV) node_modules sdk/build .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key

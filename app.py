@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import observability, problems, validation
+from api import connexion_private, observability, problems, validation
 from api.authorization import AuthorizationMiddleware
 from api.context import Services, close_session, require_operation, settle_caller
+from api.document import SpecDocument
 from api.middleware import (
     BodyLimitMiddleware,
     BufferedWSGI,
@@ -43,12 +44,17 @@ JSON = "application/json; charset=utf-8"
 
 
 @functools.cache
+def spec_text() -> str:
+    """openapi/api.yaml as written, read once per process."""
+    return SPEC.read_text()
+
+
+@functools.cache
 def load_spec() -> dict[str, Any]:
     """openapi/api.yaml, parsed once per process (libyaml's parser where PyYAML has it): each
     app built (a worker, every test) would otherwise spend a fifth of a second parsing it."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = SPEC.read_text()
-    spec: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506  # a safe loader, in C
+    spec: dict[str, Any] = yaml.load(spec_text(), Loader=loader)  # noqa: S506  # a safe loader, in C
     return spec
 
 
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         yield
         await services.rate_limits.close()
 
+    connexion_private.validate_each_document_once()
     app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent, lifespan=lifespan)
     app.add_api(
         copy.deepcopy(spec),  # Connexion fills in defaults in place
@@ -144,9 +151,18 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             },
         },
         swagger_ui_options=SwaggerUIOptions(
-            swagger_ui_config={"persistAuthorization": True, "displayOperationId": True}
+            # the document is served as written, $refs and all, by api/document.py
+            serve_spec=False,
+            # validatorUrl: no online validator badge, which would send the document's address
+            # to validator.swagger.io (Connexion's page leaves it out today; say it anyway)
+            swagger_ui_config={
+                "persistAuthorization": True,
+                "displayOperationId": True,
+                "validatorUrl": None,
+            },
         ),
     )
+    app.add_middleware(SpecDocument, MiddlewarePosition.BEFORE_SWAGGER, spec=spec, text=spec_text())
     # outermost of ours: request ids, security headers, the access log and metrics cover every
     # answer, errors and Swagger UI included; it also answers /healthz, /readyz and /metrics
     app.add_middleware(
@@ -227,8 +243,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.add_error_handler(Exception, problems.server_error)
 
     flask_app = app.app
-    # Connexion has no option for the WSGI bridge; it is this one attribute (see BufferedWSGI)
-    app._middleware_app.asgi_app = BufferedWSGI(flask_app.wsgi_app, executor)
+    connexion_private.bridge_flask(app, BufferedWSGI(flask_app.wsgi_app, executor))
     flask_app.extensions["conduit"] = services
     flask_app.extensions["sessionmaker"] = maker
     flask_app.before_request(require_operation)

@@ -1,0 +1,1 @@
+"""Client SDKs generated from openapi/api.yaml (`make sdk`, or `python -m sdk.generate`)."""
