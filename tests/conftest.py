@@ -37,6 +37,31 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_ALL") == "1" or os.environ.get("REQUIRE_POSTGRES") == "1"
 
 
+# The files that take longest, started first: pytest-xdist hands whole files (--dist loadfile)
+# to the two workers in collection order, and a long file started last would leave one worker
+# running it alone for minutes at the end.
+SLOW_FIRST = (
+    "test_schemathesis.py",
+    "test_fresh_clone.py",
+    "test_concurrency.py",
+    "test_topology.py",
+    "test_sdk_python.py",
+    "test_swagger_ui.py",
+    "test_sdk_typescript.py",
+    "test_rate_limits.py",
+    "test_e2e.py",
+    "test_observability_server.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, the order is kept
+
+
 def _fresh_postgres() -> Iterator[str]:
     """A new, empty database on the PostgreSQL server, dropped afterwards."""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
