@@ -34,8 +34,7 @@ class GenerationError(RuntimeError):
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    # only our own tools at fixed paths (the generators, tsc), given the spec and our directories
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(  # noqa: S603  # our own tools at fixed paths, on our spec and directories
         command, cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
     output = done.stdout + done.stderr
@@ -47,7 +46,7 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> st
 def missing_python_tools() -> str | None:
     """Why the Python client cannot be generated here, or None when it can."""
     try:
-        import openapi_python_client  # noqa: F401 (only whether it is installed)
+        import openapi_python_client  # noqa: F401  # only whether it is installed
     except ImportError:
         return "openapi-python-client is not installed (make install-dev installs it)"
     return None
