@@ -137,7 +137,13 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         await services.rate_limits.close()
 
     connexion_private.validate_each_document_once()
-    app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent, lifespan=lifespan)
+    app = connexion.FlaskApp(
+        __name__,
+        specification_dir=SPEC.parent,
+        lifespan=lifespan,
+        # no /static/<path> route: everything the app answers is in the spec (OWASP API9)
+        server_args={"static_folder": None},
+    )
     app.add_api(
         copy.deepcopy(spec),  # Connexion fills in defaults in place
         resolver=TagResolver(spec["paths"]),
