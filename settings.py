@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -62,7 +63,8 @@ class Settings:
     # where the counters live: a Redis URL shares them between processes and hosts; empty keeps
     # them in each process
     redis_url: str = ""
-    # what the keys in Redis start with; only the test suite changes it, to keep runs apart
+    # what the keys in Redis start with: deployments (and test runs) sharing one Redis each
+    # give their own, so that their counters never meet
     rate_limit_prefix: str = "conduit"
     # the peers whose X-Forwarded-For is believed, as IP addresses and networks
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
@@ -103,6 +105,7 @@ class Settings:
                 env, "RATE_LIMIT_LOGIN_FAILURES", cls.rate_limit_login_failures
             ),
             redis_url=_redis_url(env.get("REDIS_URL", "")),
+            rate_limit_prefix=_key_prefix(env.get("RATE_LIMIT_PREFIX", cls.rate_limit_prefix)),
             trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
         return settings.with_secret() if signs else settings
@@ -191,6 +194,13 @@ def _redis_url(raw: str) -> str:
     if raw and urlsplit(raw).scheme not in _REDIS_SCHEMES:
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or redis+unix:// URL")
     return raw
+
+
+def _key_prefix(raw: str) -> str:
+    """1 to 64 letters, digits and `_-.:`, so that a key's parts stay apart."""
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", raw.strip()):
+        raise ConfigError("RATE_LIMIT_PREFIX must be 1 to 64 of letters, digits and _ - . :")
+    return raw.strip()
 
 
 def _proxies(raw: str) -> tuple[str, ...]:

@@ -108,6 +108,18 @@ def test_rate_limit_variables_are_read() -> None:
     assert s.trusted_proxies == ("10.0.0.0/8", "2001:db8::1", "192.168.1.7")
 
 
+def test_the_rate_limit_key_prefix_is_read_and_defaults_to_conduit() -> None:
+    assert Settings.from_env({"SECRET_KEY": STRONG}).rate_limit_prefix == "conduit"
+    shared = Settings.from_env({"SECRET_KEY": STRONG, "RATE_LIMIT_PREFIX": " staging:eu-1 "})
+    assert shared.rate_limit_prefix == "staging:eu-1"
+
+
+@pytest.mark.parametrize("value", ["", "  ", "two words", "a/b", "x" * 65, "caf\u00e9"])
+def test_a_rate_limit_key_prefix_that_could_blur_keys_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="RATE_LIMIT_PREFIX"):
+        Settings.from_env({"SECRET_KEY": STRONG, "RATE_LIMIT_PREFIX": value})
+
+
 @pytest.mark.parametrize("value", ["off", "OFF", "0", "false", "no"])
 def test_rate_limits_can_be_switched_off(value: str) -> None:
     assert Settings.from_env({"SECRET_KEY": STRONG, "RATE_LIMITS": value}).rate_limits is False
