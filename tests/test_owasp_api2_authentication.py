@@ -87,7 +87,13 @@ def test_api2_login_answers_an_unknown_email_as_a_wrong_password_and_as_slowly(
     settings: Settings, connection: Connection
 ) -> None:
     """No enumeration by answer or by time: with the production password hashing, the median
-    time of each, interleaved, is within 10 % of the other."""
+    time of each, interleaved, is within 10 % of the other.
+
+    The time measured is the CPU time the service spends on each answer (the test client runs it
+    in this process, argon2's threads included). The wall clock of one argon2 check on a shared
+    2-core machine swings by more than 10 % with what its neighbours do (CI saw 0.86 from noise
+    alone); the CPU time is what an attacker's wall-clock samples average out to, and a path that
+    skipped the hash would spend a hundredth of it."""
     deployed = replace(settings, argon2_profile="default", rate_limit_login_failures="1000/minute")
     app = create_app(deployed, bind=connection)
     with app.test_client() as client:
@@ -96,14 +102,14 @@ def test_api2_login_answers_an_unknown_email_as_a_wrong_password_and_as_slowly(
 
         def attempt(email: str) -> tuple[float, int, dict[str, Any]]:
             body = {"user": {"email": email, "password": "not-the-password"}}
-            started = time.perf_counter()
+            started = time.process_time()
             r = client.post("/api/users/login", json=body)
-            return time.perf_counter() - started, r.status_code, r.json()
+            return time.process_time() - started, r.status_code, r.json()
 
         attempt(known.email)  # warm both paths before measuring
         attempt("nobody@example.com")
         wrong, unknown = [], []
-        for n in range(15):
+        for n in range(25):
             seconds, status, body = attempt(known.email)
             wrong.append(seconds)
             answer = (status, body["errors"], body["detail"])
