@@ -125,7 +125,9 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             audience=settings.jwt_audience,
             ttl_seconds=settings.jwt_ttl_seconds,
         ),
-        passwords=Passwords(settings.argon2_profile),
+        passwords=Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
         executor=executor,
         rate_limits=RateLimits(settings),
     )

@@ -23,6 +23,9 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development",
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 _REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+# The least production accepts: OWASP's Password Storage Cheat Sheet's minimum for argon2id
+# (19 MiB, 2 iterations, 1 lane). More lanes than that only spread the same work over threads.
+ARGON2_FLOOR = {"ARGON2_TIME_COST": 2, "ARGON2_MEMORY_KIB": 19 * 1024, "ARGON2_PARALLELISM": 1}
 # uvicorn's and gunicorn's own default: a reverse proxy on the same host is trusted out of the
 # box, so that every client behind it does not share one address (and one login-failure budget)
 DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
@@ -46,8 +49,11 @@ class Settings:
     # the tail latency low (less GIL contention), enough of them keep slow requests from
     # blocking the rest (see README, Performance)
     threads: int = 4
-    # "cheapest" exists only for the test suite, where hashing dominates the run time
-    argon2_profile: str = "default"
+    # argon2id as RFC 9106 recommends where memory is scarce (argon2-cffi's default); production
+    # refuses less than ARGON2_FLOOR, the test suite uses argon2's cheapest on purpose
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 4
     validate_responses: bool = False
     sql_echo: bool = False
     # JSON lines for machines; development prints plain text unless told otherwise
@@ -87,6 +93,9 @@ class Settings:
             cors_origins=_origins(env.get("CORS_ORIGINS", "*")),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             threads=_int(env, "THREADS", cls.threads, minimum=1),
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", cls.argon2_time_cost, minimum=1),
+            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", cls.argon2_memory_kib, minimum=8),
+            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", cls.argon2_parallelism, minimum=1),
             validate_responses=_flag(env, "VALIDATE_RESPONSES"),
             sql_echo=_flag(env, "SQL_ECHO"),
             log_format=_choice(
@@ -108,7 +117,23 @@ class Settings:
             rate_limit_prefix=_key_prefix(env.get("RATE_LIMIT_PREFIX", cls.rate_limit_prefix)),
             trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
+        settings.check_hashing()
         return settings.with_secret() if signs else settings
+
+    def check_hashing(self) -> None:
+        """Argon2's own bound everywhere; OWASP's floor in production."""
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ConfigError("ARGON2_MEMORY_KIB must be at least 8 per lane (ARGON2_PARALLELISM)")
+        if self.environment != "production":
+            return
+        given = {
+            "ARGON2_TIME_COST": self.argon2_time_cost,
+            "ARGON2_MEMORY_KIB": self.argon2_memory_kib,
+            "ARGON2_PARALLELISM": self.argon2_parallelism,
+        }
+        for name, floor in ARGON2_FLOOR.items():
+            if given[name] < floor:
+                raise ConfigError(f"{name} must be at least {floor} in production")
 
     def with_secret(self) -> Settings:
         """Refuse a missing or placeholder secret outside development; keep one for dev runs."""

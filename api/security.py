@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher, profiles
+from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from connexion.lifecycle import ConnexionRequest
 
@@ -102,15 +102,18 @@ def _refused(message: str, detail: str) -> Unauthorized:
 
 @dataclass(frozen=True)
 class Passwords:
-    profile: str = "default"
+    """argon2id with the given cost; hashes made with other parameters still verify, and
+    `needs_rehash` tells when to store a new one."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
     _hasher: PasswordHasher = field(init=False, repr=False)
     _dummy: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        hasher = (
-            PasswordHasher.from_parameters(profiles.CHEAPEST)
-            if self.profile == "cheapest"
-            else PasswordHasher()
+        hasher = PasswordHasher(
+            time_cost=self.time_cost, memory_cost=self.memory_kib, parallelism=self.parallelism
         )
         object.__setattr__(self, "_hasher", hasher)
         # verified against when the email is unknown, so both answers take as long

@@ -6,12 +6,15 @@ import base64
 import json
 import time
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import Connection, text
 
+from app import create_app
+from settings import Settings
 from tests.helpers import (
     OTHER_SECRET,
     Account,
@@ -432,3 +435,37 @@ def test_changed_password_is_stored_hashed(api: Api, connection: Connection) -> 
     ).scalar_one()
     assert stored.startswith("$argon2")
     assert "brand-new-secret" not in stored
+
+
+def _stored_hash(connection: Connection, username: str) -> str:
+    return str(
+        connection.execute(
+            text("SELECT password_hash FROM users WHERE username = :u"), {"u": username}
+        ).scalar_one()
+    )
+
+
+def test_passwords_are_hashed_with_the_configured_argon2_cost(
+    settings: Settings, connection: Connection
+) -> None:
+    tuned = replace(settings, argon2_time_cost=2, argon2_memory_kib=64, argon2_parallelism=2)
+    with create_app(tuned, bind=connection).test_client() as client:
+        Api(client).register("jake")
+    assert _stored_hash(connection, "jake").startswith("$argon2id$v=19$m=64,t=2,p=2$")
+
+
+def test_logging_in_rehashes_a_password_stored_with_an_older_cost(
+    api: Api, settings: Settings, connection: Connection
+) -> None:
+    jake = api.register("jake", password="correct horse battery")
+    old = _stored_hash(connection, "jake")
+    raised = replace(settings, argon2_time_cost=2, argon2_memory_kib=32, argon2_parallelism=1)
+    with create_app(raised, bind=connection).test_client() as client:
+        body = {"user": {"email": jake.email, "password": "correct horse battery"}}
+        assert client.post("/api/users/login", json=body).status_code == 200
+        new = _stored_hash(connection, "jake")
+        assert old.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+        assert new.startswith("$argon2id$v=19$m=32,t=2,p=1$")
+        # and the new hash is the one that now lets jake in
+        assert client.post("/api/users/login", json=body).status_code == 200
+        assert _stored_hash(connection, "jake") == new

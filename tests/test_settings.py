@@ -79,6 +79,9 @@ def test_variables_are_read() -> None:
         ("JWT_TTL_SECONDS", "5"),
         ("MAX_BODY_BYTES", "1"),
         ("THREADS", "0"),
+        ("ARGON2_TIME_COST", "0"),
+        ("ARGON2_MEMORY_KIB", "lots"),
+        ("ARGON2_PARALLELISM", "0"),
     ],
 )
 def test_bad_numbers_are_refused(name: str, value: str) -> None:
@@ -157,3 +160,38 @@ def test_trusting_no_proxy_at_all() -> None:
 def test_nonsense_rate_limit_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"SECRET_KEY": STRONG, name: value})
+
+
+def test_argon2_defaults_to_rfc_9106s_low_memory_choice_and_reads_its_variables() -> None:
+    s = Settings.from_env({"SECRET_KEY": STRONG})
+    assert (s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism) == (3, 65536, 4)
+    s = Settings.from_env(
+        {
+            "SECRET_KEY": STRONG,
+            "ARGON2_TIME_COST": "4",
+            "ARGON2_MEMORY_KIB": "131072",
+            "ARGON2_PARALLELISM": "2",
+        }
+    )
+    assert (s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism) == (4, 131072, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "below", "floor"),
+    [("ARGON2_TIME_COST", "1", "2"), ("ARGON2_MEMORY_KIB", "19455", "19456")],
+)
+def test_production_refuses_argon2_below_owasps_floor(name: str, below: str, floor: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be at least {floor} in production"):
+        Settings.from_env({"SECRET_KEY": STRONG, name: below})
+    at_floor = Settings.from_env({"SECRET_KEY": STRONG, "ARGON2_PARALLELISM": "1", name: floor})
+    assert floor in (str(at_floor.argon2_time_cost), str(at_floor.argon2_memory_kib))
+
+
+def test_development_may_hash_cheaply_but_not_below_what_argon2_allows() -> None:
+    env = {"CONDUIT_ENV": "development", "SECRET_KEY": STRONG}
+    cheap = Settings.from_env(
+        {**env, "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "8", "ARGON2_PARALLELISM": "1"}
+    )
+    assert (cheap.argon2_time_cost, cheap.argon2_memory_kib) == (1, 8)
+    with pytest.raises(ConfigError, match="8 per lane"):
+        Settings.from_env({**env, "ARGON2_MEMORY_KIB": "16", "ARGON2_PARALLELISM": "4"})
