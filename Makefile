@@ -67,6 +67,10 @@ types: install-dev
 /usr/bin/chromium:
 	{ apt-get update -qq && apt-get install -y chromium; } || { echo "install Debian's chromium package first"; exit 2; }
 
+# the Redis the rate-limit and fault tests start or use: Debian's redis-server
+/usr/bin/redis-server:
+	{ apt-get update -qq && apt-get install -y redis-server; } || { echo "install Debian's redis-server package first"; exit 2; }
+
 # the proxy in front of the app processes in the topology test: Debian's nginx
 /usr/sbin/nginx:
 	{ apt-get update -qq && apt-get install -y nginx; } || { echo "install Debian's nginx package first"; exit 2; }
@@ -88,7 +92,7 @@ topology-test: install-dev /usr/sbin/nginx
 	$(PY) -m pytest tests/test_topology.py -p no:cacheprovider $(PYTEST_ARGS)
 
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
-test: lint types /usr/bin/chromium /usr/sbin/nginx $(NODE_TOOLS)
+test: lint types /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)
 	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:

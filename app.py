@@ -238,7 +238,10 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     # after authentication, before validation (api/authorization.py)
     app.add_middleware(AuthorizationMiddleware, MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
-        BodyLimitMiddleware, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes
+        BodyLimitMiddleware,
+        MiddlewarePosition.BEFORE_VALIDATION,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
     )
     app.add_error_handler(
         405, problems.method_not_allowed(spec["paths"], spec["servers"][0]["url"])

@@ -45,6 +45,8 @@ class Settings:
     jwt_ttl_seconds: int = 7 * 24 * 3600
     cors_origins: tuple[str, ...] = ("*",)
     max_body_bytes: int = 1024 * 1024
+    # a body must have arrived whole this long after its request began, or the answer is 408
+    body_timeout_seconds: int = 10
     # handler threads per process, each with at most one database connection: few threads keep
     # the tail latency low (less GIL contention), enough of them keep slow requests from
     # blocking the rest (see README, Performance)
@@ -92,6 +94,9 @@ class Settings:
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", cls.jwt_ttl_seconds, minimum=60),
             cors_origins=_origins(env.get("CORS_ORIGINS", "*")),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            body_timeout_seconds=_int(
+                env, "BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, minimum=1
+            ),
             threads=_int(env, "THREADS", cls.threads, minimum=1),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", cls.argon2_time_cost, minimum=1),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", cls.argon2_memory_kib, minimum=8),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,8 @@ def list_articles(
     author: str | None = None,
     favorited: str | None = None,
 ) -> paging.Paged:
+    # tags are stored NFC (api/validation.py): a decomposed spelling finds them too
+    tag = unicodedata.normalize("NFC", tag) if tag else tag
     filters = Filters(tag=tag, author=author, favorited=favorited)
     return _page(filters, viewer=viewer_id(), limit=limit, offset=offset)
 
@@ -73,7 +76,7 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
     s, me = session(), caller_id()
-    article = articles.owned_by(s, slug, me)
+    article = articles.owned_by(s, slug, me, lock=True)
     conditional.require_current(lambda: shown(s, slug, me))
     refuse_read_only(lambda: shown(s, slug, me)["article"])
     fields = body["article"]
@@ -87,7 +90,7 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
     s, me = session(), caller()
-    article = articles.owned_by(s, slug, me.id, moderating=me.moderates)
+    article = articles.owned_by(s, slug, me.id, moderating=me.moderates, lock=True)
     conditional.require_current(lambda: shown(s, slug, me.id))
     articles.delete_article(s, article, by=me.id, reason=reason)
     s.commit()

@@ -102,9 +102,10 @@ def presented_token() -> str:
     return credentials(request.headers.get("Authorization", ""))[1]
 
 
-def current_user() -> User:
-    """The caller as a model, for the operations that show or change the account itself."""
-    user = users.get(session(), caller_id())
+def current_user(*, lock: bool = False) -> User:
+    """The caller as a model, for the operations that show or change the account itself;
+    `lock` for a change, which then takes its turn with any other (db.users.get)."""
+    user = users.get(session(), caller_id(), lock=lock)
     if user is None:  # pragma: no cover - deleted between the caller check and now
         raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
     return user

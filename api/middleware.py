@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import PayloadTooLarge
+from api.problems import PayloadTooLarge, RequestTimeout
 
 
 class ServicesMiddleware:
@@ -34,24 +34,41 @@ class ServicesMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit, by Content-Length or as they stream in."""
+    """Refuses bodies over the limit, by Content-Length or as they stream in, and bodies that
+    have not all arrived `timeout` seconds after the request began: a client trickling bytes
+    (or sending fewer than it announced) would hold a connection and its buffer for ever, and
+    no server in front of the app is guaranteed to stop it (uvicorn has no body timeout)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
             raise self._too_large()
+        if not (length.isdigit() and int(length)) and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body to wait for
+            return
         seen = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def limited() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout.on(
+                    "body",
+                    "took too long to arrive",
+                    f"The request body did not arrive within {self.timeout:g} seconds.",
+                ) from None
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise self._too_large()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -14,7 +16,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from db.errors import DomainError, FieldErrors
+from db.errors import DomainError, FieldErrors, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ _DEFAULT_FIELD = {
 }
 _WWW_AUTHENTICATE = 'Bearer realm="conduit", Token realm="conduit"'
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# what a client is told to wait while the database cannot be reached: about what a restart takes
+RETRY_UNAVAILABLE_SECONDS = 5
+# while it stays unreachable, one warning per this many seconds (per process)
+WARN_UNAVAILABLE_EVERY_SECONDS = 10.0
 
 
 class BadRequest(DomainError):
@@ -46,6 +52,13 @@ class Unauthorized(DomainError):
 
 class PayloadTooLarge(DomainError):
     status_code = 413
+
+
+class RequestTimeout(DomainError):
+    """The body did not arrive in time (api/middleware.py); the connection is closed after
+    the answer, as RFC 9110 (15.5.9) asks, since what is left of the body would follow."""
+
+    status_code = 408
 
 
 class TooManyRequests(DomainError):
@@ -104,7 +117,8 @@ def oauth_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse
 
 def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     assert isinstance(exc, DomainError)
-    return problem(exc.status_code, exc.errors, exc.detail)
+    closing = {"Connection": "close"} if isinstance(exc, RequestTimeout) else None
+    return problem(exc.status_code, exc.errors, exc.detail, closing)
 
 
 async def too_many_requests(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -147,8 +161,53 @@ def method_not_allowed(
 
 
 def server_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    if unreachable(exc):
+        return unavailable(exc)
     log.error("unhandled error", exc_info=exc)
     return problem(500, {"server": ["internal error"]}, "The server failed; try again later.")
+
+
+def unavailable(exc: Exception) -> ConnexionResponse:
+    """The database cannot be reached: nothing is wrong with the request, so 503 with when to
+    try again, and a warning in the log rather than a traceback per request."""
+    DATABASE_OUTAGE.count(exc)
+    seconds = RETRY_UNAVAILABLE_SECONDS
+    return problem(
+        503,
+        {"server": ["temporarily unavailable"]},
+        f"The service is briefly unavailable; retry in {seconds} seconds.",
+        {"Retry-After": str(seconds)},
+    )
+
+
+class DatabaseOutage:
+    """Warns at the first 503 and then at most once per `every` seconds, with how many there
+    were: an outage under load would otherwise write one line per request."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.warn_at = 0.0
+        self.unwarned = 0
+        self.lock = threading.Lock()  # handlers run on many threads
+
+    def count(self, error: Exception) -> None:
+        with self.lock:
+            self.unwarned += 1
+            now = time.monotonic()
+            if now < self.warn_at:
+                return
+            self.warn_at, answered, self.unwarned = now + self.every, self.unwarned, 0
+        # the driver's first line (what failed, where); never the statement or its parameters
+        reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["-"])[0]
+        log.warning(
+            "database unreachable (%s: %s); %d request(s) answered 503 since the last warning",
+            error.__class__.__name__,
+            reason,
+            answered,
+        )
+
+
+DATABASE_OUTAGE = DatabaseOutage(WARN_UNAVAILABLE_EVERY_SECONDS)
 
 
 def _short(status: int, detail: str) -> str:

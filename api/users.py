@@ -55,15 +55,23 @@ def get_current_user() -> conditional.Reply:
 
 
 def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    s, svc, me = session(), services(), current_user()
+    s, svc = session(), services()
     fields = body["user"]
-    conditional.require_current(lambda: render.user(me, presented_token()))
-    refuse_read_only(lambda: render.user(me, token="")["user"])
+
+    def refuse_stale(me: User) -> None:
+        conditional.require_current(lambda: render.user(me, presented_token()))
+        refuse_read_only(lambda: render.user(me, token="")["user"])
+
+    refuse_stale(current_user())  # before any hashing: a refusal costs nothing
     changes = {k: fields[k] for k in ("email", "username") if k in fields}
     # an empty string clears bio and image like null: what settings forms send
     changes.update({k: fields[k] or None for k in ("bio", "image") if k in fields})
     if "password" in fields:
+        # hashed before the account is locked, which then stays locked for milliseconds
         changes["password_hash"] = svc.passwords.hash(fields["password"])
+    # locked and read again: of two conditional edits at once, the second sees the first's
+    me = current_user(lock=True)
+    refuse_stale(me)
     users.update(s, me, changes)
     if "password" in fields:
         users.revoke_tokens(s, me)  # the reply carries a token of the new generation

@@ -4,6 +4,7 @@ instead of one JSON-Schema dump, as 400 (unreadable) or 422 (breaks a rule)."""
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any, cast
 
@@ -24,6 +25,47 @@ _EMAIL = jsonschema_rs.Draft202012Validator({"format": "email"}, validate_format
 FORMATS = FormatChecker()
 FORMATS.checks("email")(lambda value: not isinstance(value, str) or _EMAIL.is_valid(value))
 
+# Text rules (see the spec's description, **Text**): control characters refused, blank counted
+# after white space and invisible format characters (Unicode category Cf). The spec's patterns
+# say the same for the Basic Multilingual Plane; these formats hold the whole rule.
+_KEPT_IN_TEXT = frozenset("\t\n\r")
+
+
+def _control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def blank(value: str) -> bool:
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in value)
+
+
+@FORMATS.checks("visible-line")
+def _visible_line(value: object) -> bool:
+    return not isinstance(value, str) or not (
+        blank(value) or any(_control(c) or c in "\u2028\u2029" for c in value)
+    )
+
+
+@FORMATS.checks("visible-text")
+def _visible_text(value: object) -> bool:
+    return not isinstance(value, str) or not (
+        blank(value) or any(_control(c) and c not in _KEPT_IN_TEXT for c in value)
+    )
+
+
+def _bad_text(value: str) -> str:
+    """Why a string broke a text rule (pattern or format), in the words a person reads."""
+    if blank(value):
+        return "can't be blank"
+    if any(_control(c) and c not in "\t\n\r" for c in value):
+        return "can't contain control characters"
+    if any(c in "\n\r\u2028\u2029" for c in value):
+        return "must be a single line"
+    if "\t" in value:  # a tab in a single-line field; bodies keep theirs
+        return "can't contain control characters"
+    return "is invalid"
+
+
 _ARTICLE = {"object": "an object", "array": "an array", "integer": "an integer"}
 
 
@@ -37,9 +79,8 @@ def message(error: ValidationError) -> str:
         return "can't be blank" if limit == 1 else f"is too short (minimum is {limit} characters)"
     if kind == "maxLength":
         return f"is too long (maximum is {limit} characters)"
-    if kind == "pattern":
-        blank = isinstance(error.instance, str) and not error.instance.strip()
-        return "can't be blank" if blank else "is invalid"
+    if kind == "pattern" or (kind == "format" and str(limit).startswith("visible-")):
+        return _bad_text(error.instance) if isinstance(error.instance, str) else "is invalid"
     if kind == "format":
         return f"is not a valid {limit}"
     if kind == "minimum":
@@ -67,6 +108,29 @@ def field_errors(errors: Iterable[ValidationError], *, root: str) -> FieldErrors
             if text not in grouped.setdefault(field, []):
                 grouped[field].append(text)
     return grouped
+
+
+def _denormal(value: Any) -> bool:
+    if isinstance(value, str):
+        return not unicodedata.is_normalized("NFC", value)
+    if isinstance(value, dict):
+        return any(_denormal(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_denormal(v) for v in value)
+    return False
+
+
+def nfc(value: Any, schema: dict[str, Any]) -> Any:
+    """`value` with its strings in Unicode normalization form C, but passwords: those are
+    hashed as typed, so that every password set before keeps working."""
+    if isinstance(value, str):
+        return value if schema.get("format") == "password" else unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        declared = schema.get("properties", {})
+        return {k: nfc(v, declared.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nfc(v, schema.get("items", {})) for v in value]
+    return value
 
 
 READ_ONLY_KEY = "read_only_sent"
@@ -116,6 +180,12 @@ class BodyValidator(JSONRequestBodyValidator):
                 yield message.get("body", b"")
 
         body = await self._parse(stream(), scope=scope)
+        if _denormal(body):  # rare: most text arrives composed already
+            body = nfc(body, self._schema)
+            # json, not orjson: the body may carry integers too long for 64 bits, which the
+            # schema refuses later with a 422 and orjson would fail on now
+            again = json.dumps(body, ensure_ascii=False).encode()
+            messages = [{"type": "http.request", "body": again, "more_body": False}]
         self._validate(body)
         context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         context[READ_ONLY_KEY] = read_only_sent(self._schema, body)

@@ -241,17 +241,29 @@ def article_not_found() -> NotFound:
     return NotFound({"article": ["not found"]}, "There is no article with that slug.")
 
 
-def by_slug(s: Session, slug: str) -> Article:
-    """The article with this slug now, or before its title changed."""
-    article = s.scalar(select(Article).where(Article.id == _id_by_slug(slug)))
+def by_slug(s: Session, slug: str, *, lock: bool = False) -> Article:
+    """The article with this slug now, or before its title changed.
+
+    `lock`, for a change to the article itself: its row stays locked until the transaction
+    ends, so that an edit and a deletion, or two edits, of one article take turns. The one that
+    waited then finds it gone (404) or reads what the other committed (which If-Match compares),
+    and every writer locks the article before the counters (`_lock_counters`), so the two
+    cannot deadlock. FOR NO KEY UPDATE lets favourites and comments, whose foreign keys only
+    share the row's key, go on meanwhile. SQLite has one writer at a time anyway."""
+    statement = select(Article).where(Article.id == _id_by_slug(slug))
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    article = s.scalar(statement)
     if article is None:
         raise article_not_found()
     return article
 
 
-def owned_by(s: Session, slug: str, user_id: int, *, moderating: bool = False) -> Article:
+def owned_by(
+    s: Session, slug: str, user_id: int, *, moderating: bool = False, lock: bool = False
+) -> Article:
     """The article, if the user wrote it, or may act on anyone's (a moderator)."""
-    article = by_slug(s, slug)
+    article = by_slug(s, slug, lock=lock)
     if article.author_id != user_id and not moderating:
         raise Forbidden({"article": ["is not yours"]}, "Only the author may change this article.")
     return article
@@ -310,7 +322,8 @@ def delete_article(s: Session, article: Article, *, by: int, reason: str | None 
 def _lock_counters(s: Session) -> None:
     """A change to several counters locks the total first, as creating an article does (its
     trigger updates the total before the author's count, and the tags come later): with one
-    order of locks, two such transactions wait for each other instead of deadlocking.
+    order of locks, two such transactions wait for each other instead of deadlocking. An edit
+    or a deletion has locked its article before (`by_slug`), and holds no other article's.
     SQLite has one writer at a time anyway, and no FOR UPDATE."""
     s.execute(select(Counter.value).where(Counter.name == "articles").with_for_update())
 

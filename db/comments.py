@@ -59,7 +59,8 @@ def delete(
     reason: str | None = None,
 ) -> None:
     """Delete the comment if `by` wrote it, or moderates: that goes into the audit log."""
-    comment = s.get(Comment, comment_id)
+    # locked: of two deletions at once, the one that waited finds it gone (404)
+    comment = s.get(Comment, comment_id, with_for_update=True)
     if comment is None or comment.article_id != article.id:
         raise NotFound({"comment": ["not found"]}, "There is no such comment on this article.")
     if comment.author_id != by and not moderating:

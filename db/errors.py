@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 FieldErrors = dict[str, list[str]]
 
 
@@ -40,3 +43,12 @@ class Invalid(DomainError):
     """A well-formed request that breaks a rule: 422, as RealWorld clients expect."""
 
     status_code = 422
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether an error says the database cannot be reached now (down, restarting, out of
+    connection slots, a connection that died) rather than that the request or the code is wrong:
+    worth trying again in a moment. db/session.py marks PostgreSQL's such errors as disconnects."""
+    if isinstance(error, PoolTimeout):  # every connection busy for pool_timeout seconds
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated

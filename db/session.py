@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 # Without a size, as many connections as Connexion's default handler threads; the app asks for
@@ -13,6 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 # connections under load, losing PostgreSQL's session set-up and SQLite's page cache
 POOL_SIZE = 10
 WRITE_OPTION = "conduit_writes"
+# a server that does not answer at all (its host gone, packets dropped) holds a request up this
+# long, not for the system's TCP timeout of two minutes; DATABASE_URL may set its own
+CONNECT_TIMEOUT_SECONDS = 5
+# PostgreSQL's SQLSTATEs for "this server will not serve you now": connection exceptions (class
+# 08), shutting down or starting up (57P01 to 57P03), and no connection slot left (53300)
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> Engine:
@@ -20,9 +28,13 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> 
     parsed = make_url(url)
     pool = {"pool_size": pool_size, "max_overflow": pool_size}
     if parsed.get_backend_name() != "sqlite":
-        # no pre-ping: it is a round trip on every checkout. A connection that died is found by
-        # the statement that uses it, and SQLAlchemy then discards the whole pool
-        return create_engine(url, echo=echo, **pool)
+        # no pre-ping: it is a round trip on every checkout (see `_postgres_outages`)
+        timeout = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        if "connect_timeout" in parsed.query:
+            timeout = {}
+        engine = create_engine(url, echo=echo, **pool, connect_args=timeout)
+        _postgres_outages(engine)
+        return engine
     engine = create_engine(
         url,
         echo=echo,
@@ -32,6 +44,40 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> 
     )
     _sqlite_recipe(engine)
     return engine
+
+
+def _postgres_outages(engine: Engine) -> None:
+    """A server that is down, restarting or full is an outage (db.errors.unreachable), and a
+    pooled connection it closed is replaced before a request gets it."""
+
+    @event.listens_for(engine, "handle_error")
+    def _unreachable(ctx: ExceptionContext) -> None:
+        # SQLAlchemy counts a statement on a broken connection as a disconnect, but not a
+        # connection refused or a server starting up: psycopg says so by its SQLSTATE, none for
+        # a failure on the client's side (refused, reset) and one of the above from the server
+        error = ctx.original_exception
+        state = getattr(error, "sqlstate", "")
+        if isinstance(error, ctx.dialect.loaded_dbapi.OperationalError) and (
+            state is None or str(state).startswith(_UNREACHABLE_STATES)
+        ):
+            ctx.is_disconnect = True
+
+    # Registered before any other checkout listener (the pool-in-use gauge), which then runs
+    # once per checkout: the pool calls them all again for the connection that replaces one.
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # An idle connection has nothing to read: a readable socket is the server's goodbye (a
+        # restart, a terminated session) and the request would fail on it. One poll, no round
+        # trip as pool_pre_ping's; SQLAlchemy then opens a new connection in its place. Each
+        # one is asked as it is checked out, so none is dropped while it still works.
+        try:
+            poller = select.poll()
+            poller.register(dbapi_connection.fileno(), select.POLLIN)
+            readable = bool(poller.poll(0))
+        except engine.dialect.loaded_dbapi.Error:  # closed already: no socket to ask
+            readable = True
+        if readable:
+            raise DisconnectionError("closed by the server while idle")
 
 
 def _sqlite_recipe(engine: Engine) -> None:

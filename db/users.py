@@ -19,8 +19,14 @@ TAKEN = "has already been taken"
 _ACCOUNT_CHANGES = 0x636F6E64
 
 
-def get(s: Session, user_id: int) -> User | None:
-    return s.get(User, user_id)
+def get(s: Session, user_id: int, *, lock: bool = False) -> User | None:
+    """The user; `lock`, for a change to the account: its row stays locked until the
+    transaction ends, so that of two conditional edits (If-Match) at once the second compares
+    against what the first committed. FOR UPDATE, not FOR NO KEY UPDATE: an edit of the username
+    or email would otherwise upgrade the lock while the user's own favourite, holding a share
+    of the key, waits to update its count, and the two would deadlock. A locked read is always
+    read afresh, even when the session holds the user already."""
+    return s.get(User, user_id, with_for_update=lock or None, populate_existing=lock)
 
 
 _CALLER = select(User.id, User.role, User.status, User.token_generation).where(

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from db import migrate
+from db.models import User
 from db.session import make_engine
 from settings import Settings
-from tests.helpers import Api, app_settings
+from tests.helpers import Account, Api, app_settings
 
 # the `server` fixture: a real server process, for tests that must speak HTTP to one
 # and REQUIRE_ALL=1, which makes every skip a failure
@@ -49,6 +50,7 @@ SLOW_FIRST = (
     "test_swagger_ui.py",
     "test_sdk_typescript.py",
     "test_rate_limits.py",
+    "test_faults.py",
     "test_e2e.py",
     "test_observability_server.py",
 )
@@ -161,3 +163,17 @@ def client(app: Any) -> Iterator[Any]:
 @pytest.fixture
 def api(client: Any) -> Api:
     return Api(client)
+
+
+Grant = Callable[[Account, str], Account]
+
+
+@pytest.fixture
+def grant(connection: Connection) -> Grant:
+    """Give the account a role straight in the database (its token stays valid)."""
+
+    def give(account: Account, role: str) -> Account:
+        connection.execute(update(User).where(User.username == account.username).values(role=role))
+        return account
+
+    return give

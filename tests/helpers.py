@@ -4,12 +4,37 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
+import yaml
 
 from settings import Settings
+
+ROOT = Path(__file__).parent.parent
+SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi" / "api.yaml").read_text())
+METHODS = ("get", "post", "put", "delete", "patch")
+
+
+def spec_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every operation the spec declares."""
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def example_body(operation: dict[str, Any]) -> Any:
+    """The example the spec gives for the operation's JSON body, if it takes one."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    return SPEC["components"]["schemas"][ref]["example"]
+
 
 SECRET = "test-secret-" + "x" * 40
 OTHER_SECRET = "another-secret-" + "y" * 40

@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from api.authorization import ROLE_SCOPES, SCOPES
-from db.models import AuditEntry, User
-from tests.helpers import Account, Api, assert_problem, authorization
-
-SPEC = yaml.safe_load((Path(__file__).parent.parent / "openapi" / "api.yaml").read_text())
-METHODS = ("get", "post", "put", "delete", "patch")
-
-
-def _operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for path, item in SPEC["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS:
-                yield path, method, operation
-
+from db.models import AuditEntry
+from tests.conftest import Grant
+from tests.helpers import (
+    SPEC,
+    Account,
+    Api,
+    assert_problem,
+    authorization,
+    example_body,
+    spec_operations,
+)
 
 SCOPED = [
     pytest.param(path, method, op, id=op["operationId"])
-    for path, method, op in _operations()
+    for path, method, op in spec_operations()
     if op.get("x-required-scopes")
 ]
-
-Grant = Callable[[Account, str], Account]
-
-
-@pytest.fixture
-def grant(connection: Connection) -> Grant:
-    """Give the account a role straight in the database (its token stays valid)."""
-
-    def give(account: Account, role: str) -> Account:
-        connection.execute(update(User).where(User.username == account.username).values(role=role))
-        return account
-
-    return give
 
 
 def _least_role(scopes: set[str]) -> str:
@@ -50,19 +32,11 @@ def _least_role(scopes: set[str]) -> str:
     return next(role for role, granted in ROLE_SCOPES.items() if scopes <= granted)
 
 
-def _example_body(operation: dict[str, Any]) -> Any:
-    content = operation.get("requestBody", {}).get("content", {})
-    if "application/json" not in content:
-        return None
-    ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-    return SPEC["components"]["schemas"][ref]["example"]
-
-
 def _request(
     api: Api, path: str, method: str, op: dict[str, Any], target: Account, **kw: Any
 ) -> Any:
     url = "/api" + path.replace("{username}", target.username)
-    body = kw.pop("json", _example_body(op))
+    body = kw.pop("json", example_body(op))
     return api.client.request(method.upper(), url, json=body, **kw)
 
 
@@ -72,7 +46,7 @@ def test_scopes_are_declared_once_and_agree() -> None:
     takes a token also takes the OAuth2 password-flow token."""
     declared = set(SPEC["components"]["securitySchemes"]["OAuth2"]["flows"]["password"]["scopes"])
     assert declared == SCOPES == set().union(*ROLE_SCOPES.values())
-    for _path, _method, op in _operations():
+    for _path, _method, op in spec_operations():
         schemes = {name: scopes for alt in op.get("security", []) for name, scopes in alt.items()}
         required = op.get("x-required-scopes", [])
         moderator = op.get("x-moderator-scopes", [])
@@ -87,9 +61,9 @@ def test_scopes_are_declared_once_and_agree() -> None:
 
 def test_the_admin_operations_all_need_a_scope() -> None:
     """An operation added under /admin without its guard fails here."""
-    admin = [op["operationId"] for path, _m, op in _operations() if path.startswith("/admin")]
+    admin = [op["operationId"] for path, _m, op in spec_operations() if path.startswith("/admin")]
     assert len(admin) == 6
-    scoped = [op["operationId"] for _p, _m, op in _operations() if op.get("x-required-scopes")]
+    scoped = [op["operationId"] for _p, _m, op in spec_operations() if op.get("x-required-scopes")]
     assert set(admin) <= set(scoped)
 
 

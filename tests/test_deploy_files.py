@@ -573,6 +573,12 @@ def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out)
 
 
+def test_nginx_waits_for_a_slow_body_no_longer_than_the_app_would() -> None:
+    (timeout,) = directive_args(server_block(), "client_body_timeout")
+    assert timeout[0].endswith("s")
+    assert int(timeout[0].removesuffix("s")) <= Settings().body_timeout_seconds
+
+
 def test_nginx_takes_no_body_the_app_would_refuse_and_refuses_it_alike(tmp_path: Path) -> None:
     (limit,) = directive_args(server_block(), "client_max_body_size")
     assert size_in_bytes(limit[0]) == Settings().max_body_bytes

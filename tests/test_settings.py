@@ -80,6 +80,8 @@ def test_variables_are_read() -> None:
         ("MAX_BODY_BYTES", "1"),
         ("THREADS", "0"),
         ("ARGON2_TIME_COST", "0"),
+        ("BODY_TIMEOUT_SECONDS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "1.5"),
         ("ARGON2_MEMORY_KIB", "lots"),
         ("ARGON2_PARALLELISM", "0"),
     ],
@@ -195,3 +197,9 @@ def test_development_may_hash_cheaply_but_not_below_what_argon2_allows() -> None
     assert (cheap.argon2_time_cost, cheap.argon2_memory_kib) == (1, 8)
     with pytest.raises(ConfigError, match="8 per lane"):
         Settings.from_env({**env, "ARGON2_MEMORY_KIB": "16", "ARGON2_PARALLELISM": "4"})
+
+
+def test_the_body_timeout_is_read_and_defaults_to_ten_seconds() -> None:
+    assert Settings.from_env({"SECRET_KEY": STRONG}).body_timeout_seconds == 10
+    s = Settings.from_env({"SECRET_KEY": STRONG, "BODY_TIMEOUT_SECONDS": "30"})
+    assert s.body_timeout_seconds == 30

@@ -172,6 +172,15 @@ def test_every_operation_may_be_rate_limited(spec: dict[str, Any]) -> None:
     assert set(policies.values()) == {"default", "auth"}
 
 
+def test_every_operation_may_answer_503_with_retry_after(spec: dict[str, Any]) -> None:
+    """While the database cannot be reached (api/problems.py, tests/test_faults.py)."""
+    unavailable = {"$ref": "#/components/responses/ServiceUnavailable"}
+    for method, path, op, _ in operations(spec):
+        assert op["responses"].get("503") == unavailable, (method, path)
+    declared = spec["components"]["responses"]["ServiceUnavailable"]
+    assert declared["headers"]["Retry-After"] == {"$ref": "#/components/headers/RetryAfter"}
+
+
 def test_the_rate_limit_fields_are_declared_for_reuse(spec: dict[str, Any]) -> None:
     headers = spec["components"]["headers"]
     for name in ("RateLimit", "RateLimitPolicy"):

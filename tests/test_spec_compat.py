@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from openapi.release import RELEASED, SPEC, breaking_changes, load, main, resolve
 
@@ -242,7 +243,7 @@ def _new_operation(spec: dict[str, Any]) -> None:
 
 
 def _new_response_code(spec: dict[str, Any]) -> None:
-    op(spec, "get", "/tags")["responses"]["503"] = {"description": "Down for maintenance"}
+    op(spec, "get", "/tags")["responses"]["504"] = {"description": "A gateway timed out"}
 
 
 def _new_response_field(spec: dict[str, Any]) -> None:
@@ -301,12 +302,15 @@ def test_release_needs_a_new_version_and_then_snapshots(
     assert released.read_text() == text
 
     # a minor version for a breaking change: refused too
-    spec.write_text(broken.replace("\n  version: 1.0.0\n", "\n  version: 1.1.0\n", 1))
+    version = yaml.safe_load(text)["info"]["version"]
+    major = int(version.split(".")[0])
+    minor, next_major = f"{major}.99.0", f"{major + 1}.0.0"
+    spec.write_text(broken.replace(f"\n  version: {version}\n", f"\n  version: {minor}\n", 1))
     assert main(argv) == 1
-    assert "1.0.0 -> 1.1.0 keeps the major version" in capsys.readouterr().out
+    assert f"{version} -> {minor} keeps the major version" in capsys.readouterr().out
     assert released.read_text() == text
 
-    spec.write_text(broken.replace("\n  version: 1.0.0\n", "\n  version: 2.0.0\n", 1))
+    spec.write_text(broken.replace(f"\n  version: {version}\n", f"\n  version: {next_major}\n", 1))
     assert main(argv) == 0
-    assert "1.0.0 -> 2.0.0 with 1 breaking change(s)" in capsys.readouterr().out
+    assert f"{version} -> {next_major} with 1 breaking change(s)" in capsys.readouterr().out
     assert released.read_text() == spec.read_text()
