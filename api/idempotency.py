@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from api.context import caller_id, session
 from db import idempotency
+from db.errors import unreachable
 from db.models import utcnow
 from db.session import begin_again
 
@@ -134,8 +135,10 @@ def _release(s: Session, me: int, key: str, claimed: idempotency.Claim) -> None:
         begin_again(s)
         idempotency.release(s, user_id=me, key=key, claim=claimed)
         s.commit()
-    except SQLAlchemyError:
+    except SQLAlchemyError as e:
         # the request's own error is the one to report; the claim is then abandoned, and a
-        # retry takes it over once idempotency.LEASE has passed
-        log.warning("could not release an idempotency key", exc_info=True)
+        # retry takes it over once idempotency.LEASE has passed. With the database out of
+        # reach that is every keyed write: a line each, and no traceback (api/problems.py
+        # tells of the outage)
+        log.warning("could not release an idempotency key", exc_info=not unreachable(e))
         s.rollback()

@@ -43,7 +43,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api import problems
-from db import articles, session
+from db import articles, idempotency, session
 from db.errors import unreachable
 from db.session import make_engine
 from tests.helpers import assert_problem
@@ -176,6 +176,28 @@ def test_a_database_out_of_reach_is_a_503_logged_once_without_a_traceback(
         assert body["detail"] == "The service is briefly unavailable; retry in 5 seconds."
     logged = [(r.levelname, r.exc_info) for r in caplog.records if r.name == "api.problems"]
     assert logged == [("WARNING", None)]  # once for the three, and no traceback
+
+
+def test_a_keyed_write_in_an_outage_is_a_503_and_logs_no_traceback(
+    api: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write fails, and so does giving its Idempotency-Key back: neither logs a
+    traceback."""
+    jake = api.register()
+    monkeypatch.setattr(problems, "DATABASE_OUTAGE", problems.DatabaseOutage(60))
+    def lost(*args: Any, **_kwargs: Any) -> Any:
+        return _lost(*args)
+
+    monkeypatch.setattr(articles, "create", lost)
+    monkeypatch.setattr(idempotency, "release", lost)
+    caplog.set_level(logging.INFO)
+    article = {"article": {"title": "t", "description": "d", "body": "b"}}
+    headers = {**jake.headers, "Idempotency-Key": "outage-1"}
+    r = api.client.post("/api/articles", json=article, headers=headers)
+    assert_problem(r, 503, "server")
+    released = [r for r in caplog.records if r.name == "api.idempotency"]
+    assert [r.getMessage() for r in released] == ["could not release an idempotency key"]
+    assert [r for r in caplog.records if r.exc_info] == []
 
 
 def test_a_database_error_that_is_no_outage_is_still_a_500(
