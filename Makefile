@@ -6,7 +6,7 @@ PORT ?= 8080
 export PORT
 
 .PHONY: run serve test lint types migrate seed admin bench clean install install-dev \
-	spec-lint spec-release sdk topology-test
+	spec-lint spec-release sdk topology-test fuzz
 
 # what the service needs to run, and on top of it what the tests and checks need
 $(VENV)/.installed: pyproject.toml
@@ -90,6 +90,12 @@ sdk: install-dev $(NODE_TOOLS)
 ## make topology-test: nginx in front of two `make serve` processes on PostgreSQL and Redis
 topology-test: install-dev /usr/sbin/nginx
 	$(PY) -m pytest tests/test_topology.py -p no:cacheprovider $(PYTEST_ARGS)
+
+## make fuzz: schemathesis against a live `make serve` on PostgreSQL for FUZZ_MINUTES (10);
+## every check, stateless and stateful, as a user and an admin; worker memory watched
+FUZZ_MINUTES ?= 10
+fuzz: install-dev
+	$(PY) -m tests.fuzz_live --minutes $(FUZZ_MINUTES)
 
 ## make test: lint, types and the whole suite on SQLite and PostgreSQL
 test: lint types /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)

@@ -44,6 +44,7 @@ REQUIRE_POSTGRES = os.environ.get("REQUIRE_ALL") == "1" or os.environ.get("REQUI
 SLOW_FIRST = (
     "test_schemathesis.py",
     "test_fresh_clone.py",
+    "test_fuzz_live.py",
     "test_concurrency.py",
     "test_topology.py",
     "test_sdk_python.py",

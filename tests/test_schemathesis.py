@@ -3,35 +3,29 @@
 Each database gets a fresh, really committed database for the run: generated requests build on
 each other (the fuzzing users, articles created by one step and used by the next).
 
-Schemathesis gets two identities, a plain user and an admin, in a Web Fuzzing Commons auth
-document: it tries the user first on every operation and moves on to the admin where the user
-is refused, so the admin operations are fuzzed as an admin and every other one as the user, and
-its authorization checks compare what each may do. The generated requests may revoke the
-identities' tokens (a password change, logging out everywhere) or suspend and demote them (as
-the admin); each call is followed by putting both accounts back as they were, so that every
-case runs with working credentials, as each would against a fresh server.
+Schemathesis acts as two identities, a plain user and an admin, put back as they were after each
+call (tests/fuzzing.py, shared with `make fuzz`): the admin operations are fuzzed as the admin
+and every other one as the user, and its authorization checks compare what each may do.
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete
 
 from app import create_app
-from db.models import IdempotencyKey, User
+from db.models import IdempotencyKey
 from tests.conftest import fresh_database_url, migrated_engine
+from tests.fuzzing import CONFIG, IDENTITIES, account_keeper, login, registration, write_wfc_auth
 from tests.helpers import app_settings
 
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 FUZZ_SETTINGS = settings(
     max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
@@ -79,43 +73,20 @@ def fuzz_app(fuzz_database: str, fuzz_connection: Connection) -> Any:
     return create_app(app_settings(fuzz_database), bind=fuzz_connection)
 
 
-IDENTITIES = {"user": ("fuzzer", "user"), "admin": ("fuzzadmin", "admin")}
-
-
 @pytest.fixture(scope="module")
 def fuzz_identities(fuzz_app: Any, fuzz_connection: Connection) -> Callable[[], None]:
     """The two accounts the fuzzer acts as; what it calls to put them back as they were."""
     with fuzz_app.test_client() as client:
         for username, _role in IDENTITIES.values():
-            user = {"username": username, "email": f"{username}@example.com",
-                    "password": f"{username}-password"}  # fmt: skip
+            user = registration(username)
             assert client.post("/api/users", json={"user": user}).status_code == 201
-    roles = dict(IDENTITIES.values())
-    account = (User.id, User.username, User.email, User.password_hash, User.bio, User.image)
-    with fuzz_connection.begin():
-        kept = fuzz_connection.execute(select(*account).where(User.username.in_(roles))).all()
-        fuzz_connection.execute(
-            update(User).where(User.username == "fuzzadmin").values(role="admin")
-        )
+    keep = account_keeper(fuzz_connection)
 
     def restore() -> None:
-        if fuzz_connection.in_transaction():  # a stateful scenario's, rolled back by itself
-            return
-        with fuzz_connection.begin():
-            for row in kept:
-                fuzz_connection.execute(
-                    update(User)
-                    .where(User.id == row.id)
-                    .values(
-                        **row._asdict(),
-                        role=roles[row.username],
-                        status="active",
-                        suspension_reason=None,
-                        token_generation=0,
-                    )
-                )
+        if not fuzz_connection.in_transaction():  # a stateful scenario's rolls back by itself
+            keep()
 
-    restore()
+    restore()  # also makes the admin
     return restore
 
 
@@ -124,16 +95,11 @@ def fuzz_schema(
     fuzz_app: Any, fuzz_identities: Callable[[], None], tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
     with fuzz_app.test_client() as client:
-        headers = {}
+        tokens = {}
         for name, (username, _role) in IDENTITIES.items():
-            login = {"email": f"{username}@example.com", "password": f"{username}-password"}
-            r = client.post("/api/users/login", json={"user": login})
-            headers[name] = r.json()["user"]["token"]
-    auth = tmp_path_factory.mktemp("auth") / "identities.json"
-    auth.write_text(json.dumps({"auth": [
-        {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Token {token}"}]}
-        for name, token in headers.items()
-    ]}))  # fmt: skip
+            r = client.post("/api/users/login", json={"user": login(username)})
+            tokens[name] = r.json()["user"]["token"]
+    auth = write_wfc_auth(tokens, tmp_path_factory.mktemp("auth") / "identities.json")
     config = tomllib.loads(CONFIG.read_text())
     config["auth"] = {"wfc": {"path": str(auth)}}
     loaded = schemathesis.Config.from_dict(config)
