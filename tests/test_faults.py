@@ -185,6 +185,7 @@ def test_a_keyed_write_in_an_outage_is_a_503_and_logs_no_traceback(
     traceback."""
     jake = api.register()
     monkeypatch.setattr(problems, "DATABASE_OUTAGE", problems.DatabaseOutage(60))
+
     def lost(*args: Any, **_kwargs: Any) -> Any:
         return _lost(*args)
 

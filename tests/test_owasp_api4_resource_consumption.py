@@ -14,10 +14,13 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
+from app import create_app
 from settings import Settings
 from tests.helpers import SPEC, Api, assert_problem
 from tests.live import serving
@@ -242,3 +245,15 @@ def test_api4_a_body_that_arrives_in_time_is_served(slow_server: str) -> None:
     parts = [body[:half], body[half:]]
     _took, answer = _exchange(slow_server, _head(len(body), close=True), parts, 0.5)
     assert answer.startswith(b"HTTP/1.1 201 Created"), answer[:300]
+
+
+def test_api4_requests_beyond_the_rate_limit_are_429_with_retry_after(
+    settings: Settings, connection: Connection
+) -> None:
+    """Each rate limit in depth is tests/test_rate_limits.py's; here, that one exists and bites."""
+    limited = replace(settings, rate_limit_default="3/minute", redis_url="")
+    with create_app(limited, bind=connection).test_client() as client:
+        answers = [client.get("/api/tags") for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert_problem(answers[-1], 429)
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
