@@ -54,6 +54,10 @@ class Caller:
     scopes: frozenset[str]
     # whether this operation lets the caller act on what others own (x-moderator-scopes)
     moderates: bool = False
+    # the caller's profile as it is now, for the replies that show their author
+    username: str = ""
+    bio: str | None = None
+    image: str | None = None
 
 
 def granted(role: str, token_scope: str | None) -> frozenset[str]:
@@ -90,7 +94,15 @@ class Policy:
                 f"This operation needs the scope {', '.join(missing)}, which the caller's role"
                 f" ({row.role}) or token does not grant.",
             )
-        return Caller(row.id, row.role, scopes, moderates=bool(self.moderator & scopes))
+        return Caller(
+            row.id,
+            row.role,
+            scopes,
+            moderates=bool(self.moderator & scopes),
+            username=row.username,
+            bio=row.bio,
+            image=row.image,
+        )
 
 
 def settle_in_request(session: Callable[[], Session]) -> None:

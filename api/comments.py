@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api import conditional, render
-from api.context import caller, current_user, refuse_read_only, session, viewer_id
+from api.context import caller, refuse_read_only, session, viewer_id
 from api.idempotency import idempotent
 from db import articles, comments
 
@@ -21,11 +21,9 @@ def list_comments(slug: str) -> conditional.Reply:
 @idempotent
 def create_comment(slug: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Committed by @idempotent, with the response recorded when the request carries a key."""
-    s, me = session(), current_user()
+    me = caller()
     refuse_read_only()
-    comment = comments.create(
-        s, articles.by_slug(s, slug), author_id=me.id, body=body["comment"]["body"]
-    )
+    comment = comments.create(session(), slug, author_id=me.id, body=body["comment"]["body"])
     # the author is the caller, who cannot follow themselves
     return {"comment": render.comment(comment, author=me, following=False)}, 201
 

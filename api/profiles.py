@@ -18,15 +18,13 @@ def get_profile(username: str) -> conditional.Reply:
 
 def follow_user(username: str) -> dict[str, Any]:
     s = session()
-    followee = users.by_username(s, username)
-    users.follow(s, caller_id(), followee)
+    followee = users.follow(s, caller_id(), username)
     s.commit()
     return {"profile": render.profile(followee, following=True)}
 
 
 def unfollow_user(username: str) -> dict[str, Any]:
     s = session()
-    followee = users.by_username(s, username)
-    users.unfollow(s, caller_id(), followee)
+    followee = users.unfollow(s, caller_id(), username)
     s.commit()
     return {"profile": render.profile(followee, following=False)}

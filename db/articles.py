@@ -7,6 +7,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slugify import slugify
@@ -23,7 +24,9 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -191,7 +194,7 @@ def _list_statements(
     return rows, select(total)
 
 
-def _id_by_slug(slug: Any) -> ColumnElement[int]:
+def id_by_slug(slug: Any) -> ColumnElement[int]:
     """The id of the article with this slug, or of the one that had it before a new title:
     one index probe, and a second only for an old slug."""
     return func.coalesce(
@@ -203,7 +206,7 @@ def _id_by_slug(slug: Any) -> ColumnElement[int]:
 @functools.cache
 def _card_statement(dialect: str, viewer: bool) -> Select[Any]:
     return _cards(viewer=viewer, with_body=True, dialect=dialect).where(
-        Article.id == _id_by_slug(bindparam("slug"))
+        Article.id == id_by_slug(bindparam("slug"))
     )
 
 
@@ -255,7 +258,7 @@ def by_slug(s: Session, slug: str, *, lock: bool = False) -> Article:
     and every writer locks the article before the counters (`_lock_counters`), so the two
     cannot deadlock. FOR NO KEY UPDATE lets favourites and comments, whose foreign keys only
     share the row's key, go on meanwhile. SQLite has one writer at a time anyway."""
-    statement = select(Article).where(Article.id == _id_by_slug(slug))
+    statement = select(Article).where(Article.id == id_by_slug(slug))
     if lock:
         statement = statement.with_for_update(key_share=True)
     article = s.scalar(statement)
@@ -274,28 +277,86 @@ def owned_by(
     return article
 
 
+@dataclass(frozen=True)
+class Created:
+    """What a new article shows that the caller did not send: everything else is as sent."""
+
+    slug: str
+    created_at: datetime
+    tags: list[str]
+
+
 def create(
     s: Session, *, author_id: int, title: str, description: str, body: str, tags: Sequence[str]
-) -> str:
-    """The new article's slug. The insert itself finds out whether a slug is taken (ON CONFLICT
-    DO NOTHING), so the common case is one statement with no savepoint around it."""
+) -> Created:
+    """The new article: the insert itself finds out whether a slug is taken (ON CONFLICT DO
+    NOTHING) or was another article's (NOT EXISTS, in the same statement), and on PostgreSQL
+    the same statement adds the tags; with the lock first, three statements in all."""
     now = utcnow()
     values = {"author_id": author_id, "title": title, "description": description, "body": body,
               "created_at": now, "updated_at": now}  # fmt: skip
+    wanted = _tag_names_wanted(tags)
     # the insert's trigger takes this lock anyway; taking it first makes the check for old
-    # slugs below see every rename committed before it (see `_rename`)
+    # slugs in the insert (a later statement, so a later snapshot) see every rename committed
+    # before it (see `_rename`)
     _lock_counters(s)
+    postgresql = _dialect(s) == "postgresql"
+    connection = s.connection()  # Core: no ORM object is made of the new article
     for candidate in _candidates(title):
-        if s.scalar(select(exists().where(ArticleSlug.slug == candidate))):
-            continue  # another article's old slug
-        statement = dialect_insert(s, Article).values(slug=candidate, **values)
-        added = s.execute(
-            statement.on_conflict_do_nothing(index_elements=["slug"]).returning(Article.id)
-        ).scalar()
-        if added is not None:
-            _add_tags(s, added, tags)
-            return candidate
+        if postgresql:
+            added = connection.execute(_CREATE, {**values, "slug": candidate, "tags": wanted})
+        else:
+            added = connection.execute(_INSERT_UNLESS_TAKEN, {**values, "slug": candidate})
+        new_id = added.scalar()
+        if new_id is not None:
+            if not postgresql:
+                _add_tags(s, new_id, wanted)
+            return Created(candidate, now, wanted)
     raise Invalid.on("title", "could not be made into a unique slug; try another")
+
+
+def _insert_unless_taken() -> Any:
+    """INSERT the article unless its slug is taken now or was another article's before."""
+    columns = ("slug", "title", "description", "body", "author_id", "created_at", "updated_at")
+    old = exists().where(ArticleSlug.slug == bindparam("slug"))
+    types = Article.__table__.c
+    chosen = select(*(bindparam(c, type_=types[c].type) for c in columns)).where(~old)
+    return (
+        sqlite_insert(Article)
+        .from_select(columns, chosen)
+        .on_conflict_do_nothing(index_elements=["slug"])
+        .returning(Article.id)
+    )
+
+
+# SQLite: the article, then its tags (`_add_tags`); SQLite has one writer at a time anyway
+_INSERT_UNLESS_TAKEN = _insert_unless_taken()
+
+# PostgreSQL: the article, its new tags and its tag links in one statement. The tags are
+# upserted (DO UPDATE, with the name it has) rather than skipped, so that RETURNING gives the id
+# of every tag, new or not, including one another transaction committed a moment ago, which
+# this statement's snapshot would not show; sorted, they are locked in one order by everyone.
+_CREATE = text("""
+WITH article AS (
+    INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
+    SELECT CAST(:slug AS varchar), :title, :description, :body, :author_id, :created_at,
+           :updated_at
+    WHERE NOT EXISTS (SELECT 1 FROM article_slugs WHERE slug = CAST(:slug AS varchar))
+    ON CONFLICT (slug) DO NOTHING
+    RETURNING id
+), tag AS (
+    INSERT INTO tags (name)
+    SELECT name FROM unnest(CAST(:tags AS varchar[])) AS name
+    WHERE EXISTS (SELECT 1 FROM article)
+    ORDER BY name
+    ON CONFLICT (name) DO UPDATE SET name = excluded.name
+    RETURNING id
+), link AS (
+    INSERT INTO article_tags (article_id, tag_id)
+    SELECT article.id, tag.id FROM article, tag ORDER BY tag.id
+)
+SELECT id FROM article
+""")
 
 
 def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
@@ -336,7 +397,7 @@ def _lock_counters(s: Session) -> None:
 def favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
-    chosen = select(Article.id, literal(user_id)).where(Article.id == _id_by_slug(slug))
+    chosen = select(Article.id, literal(user_id)).where(Article.id == id_by_slug(slug))
     statement = dialect_insert(s, Favorite).from_select(["article_id", "user_id"], chosen)
     try:
         s.execute(statement.on_conflict_do_nothing())
@@ -347,7 +408,7 @@ def favorite(s: Session, slug: str, user_id: int) -> None:
 def unfavorite(s: Session, slug: str, user_id: int) -> None:
     s.execute(
         delete(Favorite).where(
-            Favorite.article_id == _id_by_slug(slug),
+            Favorite.article_id == id_by_slug(slug),
             Favorite.user_id == user_id,
         )
     )
@@ -387,9 +448,14 @@ def _rename(s: Session, article: Article) -> None:
     raise Invalid.on("title", "could not be made into a unique slug; try another")
 
 
+def _tag_names_wanted(names: Sequence[str]) -> list[str]:
+    """The tags as stored and shown: trimmed, each once, sorted."""
+    return sorted({name.strip() for name in names if name.strip()})
+
+
 def _add_tags(s: Session, article_id: int, names: Sequence[str]) -> None:
     """Link the article to its tags, creating the new ones: two statements whatever the count."""
-    wanted = sorted({name.strip() for name in names if name.strip()})
+    wanted = _tag_names_wanted(names)
     if not wanted:
         return
     insert_ignore(s, Tag, [{"name": name} for name in wanted])

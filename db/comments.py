@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, select
+from sqlalchemy import ColumnElement, Row, bindparam, exists, false, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import audit
-from db.articles import article_not_found
+from db.articles import article_not_found, id_by_slug
 from db.errors import Forbidden, NotFound
-from db.models import Article, Comment, Follow, User
+from db.models import Article, Comment, Follow, User, utcnow
 
 
 def of_article(s: Session, article: Article, *, viewer_id: int | None) -> Sequence[Any]:
@@ -39,14 +39,38 @@ def of_article(s: Session, article: Article, *, viewer_id: int | None) -> Sequen
     ).all()
 
 
-def create(s: Session, article: Article, *, author_id: int, body: str) -> Comment:
-    comment = Comment(article_id=article.id, author_id=author_id, body=body)
-    s.add(comment)
+def _add() -> Any:
+    moment = Comment.created_at.type
+    chosen = select(
+        bindparam("body", type_=Comment.body.type),
+        Article.id,
+        bindparam("author", type_=Comment.author_id.type),
+        bindparam("created", type_=moment),
+        bindparam("updated", type_=moment),
+    ).where(Article.id == id_by_slug(bindparam("slug")))
+    columns = ["body", "article_id", "author_id", "created_at", "updated_at"]
+    return (
+        insert(Comment)
+        .from_select(columns, chosen)
+        .returning(Comment.id, Comment.body, Comment.created_at, Comment.updated_at)
+    )
+
+
+# finds the article by its slug and adds the comment in one statement
+_ADD = _add()
+
+
+def create(s: Session, slug: str, *, author_id: int, body: str) -> Row[Any]:
+    """The new comment (id, body, created_at, updated_at) on the article with that slug."""
+    now = utcnow()
+    values = {"slug": slug, "author": author_id, "body": body, "created": now, "updated": now}
     try:
-        s.flush()
+        row = s.connection().execute(_ADD, values).first()
     except IntegrityError:  # the article was deleted by another transaction meanwhile
         raise article_not_found() from None
-    return comment
+    if row is None:
+        raise article_not_found()
+    return row
 
 
 def delete(

@@ -29,9 +29,11 @@ def get(s: Session, user_id: int, *, lock: bool = False) -> User | None:
     return s.get(User, user_id, with_for_update=lock or None, populate_existing=lock)
 
 
-_CALLER = select(User.id, User.role, User.status, User.token_generation).where(
-    User.id == bindparam("id")
-)
+# the caller's profile comes along: a write that shows its author (an article, a comment)
+# then needs no statement of its own to read it
+_CALLER = select(
+    User.id, User.role, User.status, User.token_generation, User.username, User.bio, User.image
+).where(User.id == bindparam("id"))
 
 
 def caller(s: Session, user_id: int) -> Any:
@@ -150,16 +152,35 @@ def profile(s: Session, username: str, viewer_id: int | None) -> Any:
     return found
 
 
-def follow(s: Session, follower_id: int, followee: User) -> None:
+_FOLLOWED = select(User.id, User.username, User.bio, User.image).where(
+    User.username == bindparam("username")
+)
+_UNFOLLOW = delete(Follow).where(
+    Follow.follower_id == bindparam("follower"), Follow.followee_id == bindparam("followee")
+)
+
+
+def _followed(s: Session, username: str) -> Any:
+    """Who is (un)followed, as a profile shows them, with their id: on the Core path."""
+    found: Any = s.connection().execute(_FOLLOWED, {"username": username}).first()
+    if found is None:
+        raise _no_profile()
+    return found
+
+
+def follow(s: Session, follower_id: int, username: str) -> Any:
+    """Follow the user (following twice is once); who that is, as their profile shows them."""
+    followee = _followed(s, username)
     if follower_id == followee.id:
         raise Invalid.on("profile", "cannot follow yourself")
     insert_ignore(s, Follow, [{"follower_id": follower_id, "followee_id": followee.id}])
+    return followee
 
 
-def unfollow(s: Session, follower_id: int, followee: User) -> None:
-    s.execute(
-        delete(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee.id)
-    )
+def unfollow(s: Session, follower_id: int, username: str) -> Any:
+    followee = _followed(s, username)
+    s.connection().execute(_UNFOLLOW, {"follower": follower_id, "followee": followee.id})
+    return followee
 
 
 # --- administration -------------------------------------------------------------------------
