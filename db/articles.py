@@ -12,11 +12,13 @@ from typing import Any
 
 from slugify import slugify
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Row,
     Select,
     bindparam,
+    cast,
     delete,
     exists,
     false,
@@ -90,7 +92,9 @@ def _total(given: frozenset[str], where: list[ColumnElement[bool]]) -> ColumnEle
     one (migration 0002 keeps them), or a count when filters are combined."""
     counted: Select[Any]
     if not given:
-        counted = select(Counter.value).where(Counter.name == "articles")
+        # numeric on PostgreSQL, as a sum of bigints is: made an integer again
+        total = cast(func.sum(Counter.value), BigInteger)
+        counted = select(total).where(Counter.name == "articles")
     elif given == {"tag"}:
         counted = select(Tag.articles_count).where(Tag.name == bindparam("tag"))
     elif given == {"author"}:
@@ -296,11 +300,12 @@ def create(
     values = {"author_id": author_id, "title": title, "description": description, "body": body,
               "created_at": now, "updated_at": now}  # fmt: skip
     wanted = _tag_names_wanted(tags)
-    # the insert's trigger takes this lock anyway; taking it first makes the check for old
-    # slugs in the insert (a later statement, so a later snapshot) see every rename committed
-    # before it (see `_rename`)
-    _lock_counters(s)
     postgresql = _dialect(s) == "postgresql"
+    if postgresql:
+        # the insert's trigger takes this lock anyway; taking it first makes the check for old
+        # slugs in the insert (a later statement, so a later snapshot) see every rename
+        # committed before it, and keeps the order of locks `_lock_counters` gives
+        s.connection().execute(_LOCK_OWN_SLOT)
     connection = s.connection()  # Core: no ORM object is made of the new article
     for candidate in _candidates(title):
         if postgresql:
@@ -385,13 +390,32 @@ def delete_article(s: Session, article: Article, *, by: int, reason: str | None 
                      subject=f"{article.slug}: {article.title}", reason=reason)  # fmt: skip
 
 
+# The slots of the article total on PostgreSQL (migration 0006): each database session adds
+# to the slot its backend's process id picks, so that creates on different connections do not
+# take turns on one row.
+COUNTER_SLOTS = 16
+_OWN_SLOT = func.pg_backend_pid() % COUNTER_SLOTS
+_LOCK_OWN_SLOT = (
+    select(Counter.value)
+    .where(Counter.name == "articles", Counter.slot == _OWN_SLOT)
+    .with_for_update()
+)
+_LOCK_EVERY_SLOT = (
+    select(Counter.value).where(Counter.name == "articles").order_by(Counter.slot).with_for_update()
+)
+
+
 def _lock_counters(s: Session) -> None:
-    """A change to several counters locks the total first, as creating an article does (its
-    trigger updates the total before the author's count, and the tags come later): with one
-    order of locks, two such transactions wait for each other instead of deadlocking. An edit
-    or a deletion has locked its article before (`by_slug`), and holds no other article's.
-    SQLite has one writer at a time anyway, and no FOR UPDATE."""
-    s.execute(select(Counter.value).where(Counter.name == "articles").with_for_update())
+    """Deleting an article, renaming it or changing its tags locks every slot of the total
+    first, in order; creating one locks its session's slot first (`create`). So a create and
+    one of these take turns (the rename's check for a free slug and the create's check for an
+    old one each see what the other committed), and two transactions that change several
+    counters (the total, then the author, then the tags, in the triggers) wait for each other
+    instead of deadlocking: whoever holds a slot holds no author or tag row another needs
+    before it. An edit or a deletion has locked its article before (`by_slug`). SQLite has one
+    writer at a time anyway, and no FOR UPDATE."""
+    if _dialect(s) == "postgresql":
+        s.connection().execute(_LOCK_EVERY_SLOT)
 
 
 def favorite(s: Session, slug: str, user_id: int) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     text,
@@ -73,11 +74,14 @@ class User(Base):
 
 
 class Counter(Base):
-    """Totals kept exact by the database's triggers (migration 0002): the row `articles`."""
+    """Totals kept exact by the database's triggers (migration 0002): the rows `articles`, one
+    per slot, whose sum is the total (migration 0006: on PostgreSQL each session adds to its own
+    slot, so that writers do not queue on one row; SQLite keeps slot 0 only)."""
 
     __tablename__ = "counters"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     value: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -186,8 +186,9 @@ COUNTERS_DISAGREE = """
     SELECT 'tags.articles_count', name FROM tags
      WHERE articles_count <> (SELECT count(*) FROM article_tags WHERE tag_id = tags.id)
     UNION ALL
-    SELECT 'counters.articles', name FROM counters
-     WHERE name = 'articles' AND value <> (SELECT count(*) FROM articles)
+    SELECT 'counters.articles', 'articles'
+     WHERE (SELECT sum(value) FROM counters WHERE name = 'articles')
+           <> (SELECT count(*) FROM articles)
 """
 
 
