@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,7 +47,7 @@ from db.models import (
     User,
     utcnow,
 )
-from db.util import dialect_insert, insert_ignore
+from db.util import insert_ignore
 
 # slugify loads its transliteration table on the first title that is not ASCII: 4.8 MiB in each
 # worker, and 5 ms of that request. Loaded with this module instead, it is out of the requests'
@@ -418,24 +419,37 @@ def _lock_counters(s: Session) -> None:
         s.connection().execute(_LOCK_EVERY_SLOT)
 
 
+@functools.cache
+def _favorite_statement(dialect: str) -> Any:
+    """Built once per dialect, as the card is: a statement built anew on every request costs
+    more in SQLAlchemy than the round trip it makes."""
+    insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    chosen = select(Article.id, bindparam("user", type_=Integer())).where(
+        Article.id == id_by_slug(bindparam("slug"))
+    )
+    return (
+        insert_into(Favorite)
+        .from_select(["article_id", "user_id"], chosen)
+        .on_conflict_do_nothing()
+    )
+
+
+_UNFAVORITE = delete(Favorite).where(
+    Favorite.article_id == id_by_slug(bindparam("slug")), Favorite.user_id == bindparam("user")
+)
+
+
 def favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
-    chosen = select(Article.id, literal(user_id)).where(Article.id == id_by_slug(slug))
-    statement = dialect_insert(s, Favorite).from_select(["article_id", "user_id"], chosen)
     try:
-        s.execute(statement.on_conflict_do_nothing())
+        s.connection().execute(_favorite_statement(_dialect(s)), {"slug": slug, "user": user_id})
     except IntegrityError:  # deleted by another transaction after this one saw it
         raise article_not_found() from None
 
 
 def unfavorite(s: Session, slug: str, user_id: int) -> None:
-    s.execute(
-        delete(Favorite).where(
-            Favorite.article_id == id_by_slug(slug),
-            Favorite.user_id == user_id,
-        )
-    )
+    s.connection().execute(_UNFAVORITE, {"slug": slug, "user": user_id})
 
 
 def _base_slug(title: str) -> str:
