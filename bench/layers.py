@@ -198,7 +198,29 @@ def shares(raw: Path) -> dict[str, float]:
     return {name: n / total for name, n in counted.most_common()}
 
 
-def measure(checkout: Path, requests: int, port: int) -> tuple[float, dict[str, float]]:
+def _create(base: str, token: str, _slug: str, n: int) -> Any:
+    return call(base, "POST", "/articles", article(100 + n), token)
+
+
+def _article(base: str, _token: str, slug: str, _n: int) -> Any:
+    return call(base, "GET", f"/articles/{slug}")
+
+
+def _tags(base: str, _token: str, _slug: str, _n: int) -> Any:
+    return call(base, "GET", "/tags")
+
+
+# what can be measured, each as one request of its own (n numbers the request)
+KINDS = {
+    "create": ("POST /api/articles (token)", _create),
+    "article": ("GET /api/articles/{slug}", _article),
+    "tags": ("GET /api/tags", _tags),
+}
+
+
+def measure(
+    checkout: Path, requests: int, port: int, kind: str = "create"
+) -> tuple[float, dict[str, float]]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with database() as url:
         subprocess.run(
@@ -212,8 +234,12 @@ def measure(checkout: Path, requests: int, port: int) -> tuple[float, dict[str, 
             base = f"http://127.0.0.1:{port}/api"
             user = {"username": "layers", "email": "layers@example.com", "password": "pw-layers-1"}
             token = call(base, "POST", "/users", {"user": user})["user"]["token"]
+            slug = ""
             for n in range(100):  # warm: prepared statements, caches, the first tags
-                call(base, "POST", "/articles", article(n), token)
+                slug = call(base, "POST", "/articles", article(n), token)["article"]["slug"]
+            send = KINDS[kind][1]
+            for n in range(100):
+                send(base, token, slug, -100 - n)
             with tempfile.TemporaryDirectory() as tmp:
                 raw = Path(tmp) / "samples.txt"
                 sampler = subprocess.Popen(
@@ -225,7 +251,7 @@ def measure(checkout: Path, requests: int, port: int) -> tuple[float, dict[str, 
                 time.sleep(1.0)  # py-spy attaches
                 started = cpu_seconds(pid)
                 for n in range(requests):
-                    call(base, "POST", "/articles", article(100 + n), token)
+                    send(base, token, slug, n)
                 used = cpu_seconds(pid) - started
                 sampler.send_signal(signal.SIGINT)
                 sampler.wait(timeout=60)
@@ -237,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkout", type=Path, default=ROOT, help="a checkout with its .venv")
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--port", type=int, default=8191)
+    p.add_argument("--request", choices=sorted(KINDS), default="create")
     args = p.parse_args(argv)
-    ms, parts = measure(args.checkout.resolve(), args.requests, args.port)
-    print(f"POST /api/articles, one client: {ms:.2f} ms of worker CPU per request\n")
+    ms, parts = measure(args.checkout.resolve(), args.requests, args.port, args.request)
+    label = KINDS[args.request][0]
+    print(f"{label}, one client: {ms:.2f} ms of worker CPU per request\n")
     print("| layer | share | ms |\n|---|---:|---:|")
     for name, share in parts.items():
         print(f"| {name} | {share * 100:.0f} % | {share * ms:.2f} |")
