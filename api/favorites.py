@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.articles import committed, shown
+from api import render
+from api.articles import committed
 from api.context import caller_id, session
 from db import articles
 
 
 def favorite_article(slug: str) -> dict[str, Any]:
-    s, me = session(), caller_id()
-    articles.favorite(s, slug, me)
-    return committed(s, shown(s, slug, me))
+    return _favorited(slug, favorite=True)
 
 
 def unfavorite_article(slug: str) -> dict[str, Any]:
-    s, me = session(), caller_id()
-    articles.unfavorite(s, slug, me)
-    return committed(s, shown(s, slug, me))
+    return _favorited(slug, favorite=False)
+
+
+def _favorited(slug: str, *, favorite: bool) -> dict[str, Any]:
+    s = session()
+    row = articles.favorite_card(s, slug, caller_id(), favorite=favorite)
+    return committed(s, {"article": render.article(row, articles.tag_list(row), with_body=True)})

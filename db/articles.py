@@ -135,9 +135,15 @@ def tag_list(row: Row[Any]) -> list[str]:
     return sorted(names or [])
 
 
-def _cards(*, viewer: bool, with_body: bool, dialect: str) -> Select[Any]:
-    """Everything one article shows, author, tags and viewer flags included, in one row."""
-    favorites_count = (
+def _cards(
+    *, viewer: bool, with_body: bool, dialect: str, changed: Any = None, favorite: bool = True
+) -> Select[Any]:
+    """Everything one article shows, author, tags and viewer flags included, in one row.
+
+    `changed`: a data-changing WITH that favourited (`favorite`) or unfavourited the article
+    for the viewer in the same statement, which the rest of the statement does not see: its
+    rows are counted in, and the viewer's flag is what it made."""
+    favorites_count: ColumnElement[int] = (
         select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
     )
     favorited: ColumnElement[bool] = false()
@@ -145,6 +151,10 @@ def _cards(*, viewer: bool, with_body: bool, dialect: str) -> Select[Any]:
     if viewer:
         me: BindParameter[int] = bindparam("viewer")
         favorited = exists().where(Favorite.article_id == Article.id, Favorite.user_id == me)
+    if changed is not None:
+        by = select(func.count()).select_from(changed).scalar_subquery()
+        favorites_count = favorites_count + by if favorite else favorites_count - by
+        favorited = literal(favorite)
         following = exists().where(
             Follow.follower_id == me, Follow.followee_id == Article.author_id
         )
@@ -213,6 +223,46 @@ def _card_statement(dialect: str, viewer: bool) -> Select[Any]:
     return _cards(viewer=viewer, with_body=True, dialect=dialect).where(
         Article.id == id_by_slug(bindparam("slug"))
     )
+
+
+@functools.cache
+def _favoriting_card_statement(favorite: bool) -> Select[Any]:
+    """PostgreSQL: (un)favourite and read the card back in one statement."""
+    the_article = id_by_slug(bindparam("slug"))
+    viewer = bindparam("viewer", type_=Integer())
+    change: Any
+    if favorite:
+        chosen = select(Article.id, viewer).where(Article.id == the_article)
+        change = (
+            postgresql_insert(Favorite)
+            .from_select(["article_id", "user_id"], chosen)
+            .on_conflict_do_nothing()
+        )
+    else:
+        change = delete(Favorite).where(
+            Favorite.article_id == the_article, Favorite.user_id == viewer
+        )
+    changed = change.returning(Favorite.article_id).cte("changed")
+    card = _cards(
+        viewer=True, with_body=True, dialect="postgresql", changed=changed, favorite=favorite
+    )
+    return card.where(Article.id == the_article)
+
+
+def favorite_card(s: Session, slug: str, user_id: int, *, favorite: bool) -> Row[Any]:
+    """Favourite (or unfavourite) the article for the user; the card as the user sees it now.
+    One statement on PostgreSQL, two on SQLite, which has no data-changing WITH."""
+    if _dialect(s) != "postgresql":
+        (_favorite if favorite else _unfavorite)(s, slug, user_id)
+        return card(s, slug, viewer_id=user_id)
+    values = {"slug": slug, "viewer": user_id}
+    try:
+        row = s.connection().execute(_favoriting_card_statement(favorite), values).first()
+    except IntegrityError:  # deleted by another transaction after this one saw it
+        raise article_not_found() from None
+    if row is None:
+        raise article_not_found()
+    return row
 
 
 def page(
@@ -439,7 +489,7 @@ _UNFAVORITE = delete(Favorite).where(
 )
 
 
-def favorite(s: Session, slug: str, user_id: int) -> None:
+def _favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
     try:
@@ -448,7 +498,7 @@ def favorite(s: Session, slug: str, user_id: int) -> None:
         raise article_not_found() from None
 
 
-def unfavorite(s: Session, slug: str, user_id: int) -> None:
+def _unfavorite(s: Session, slug: str, user_id: int) -> None:
     s.connection().execute(_UNFAVORITE, {"slug": slug, "user": user_id})
 
 

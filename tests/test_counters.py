@@ -76,12 +76,12 @@ def test_every_change_keeps_the_counters_exact(connection: Connection, session: 
     check()
     assert _kept(connection)["articles"] == 5
     for article in made[:4]:
-        articles.favorite(session, article.slug, cleo)
-    articles.favorite(session, made[0].slug, bob)
-    articles.favorite(session, made[0].slug, bob)  # twice is once
+        articles.favorite_card(session, article.slug, cleo, favorite=True)
+    articles.favorite_card(session, made[0].slug, bob, favorite=True)
+    articles.favorite_card(session, made[0].slug, bob, favorite=True)  # twice is once
     check()
-    articles.unfavorite(session, made[1].slug, cleo)
-    articles.unfavorite(session, made[1].slug, cleo)  # twice is once
+    articles.favorite_card(session, made[1].slug, cleo, favorite=False)
+    articles.favorite_card(session, made[1].slug, cleo, favorite=False)  # twice is once
     check()
     articles.update(session, made[2], {"tagList": ["tag0", "fresh"]})
     check()
