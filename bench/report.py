@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
+
+from bench.writes import ARTICLES, LABELS, WRITERS, describe
 
 
 def _median(values: list[float]) -> float:
@@ -22,9 +25,22 @@ def table(
     lines = [
         f"Measured {stamp} on {machine}; {args['workers']} workers, wrk {args['threads']} threads "
         f"x {args['connections']} connections, {args['duration']} s after {args['warmup']} s "
-        f"warm-up, median of {args['rounds']} rounds; dataset scale {args['scale']}.",
+        f"warm-up, median of {args['rounds']} rounds; dataset scale {args['scale']}; the whole "
+        f"run took {args.get('minutes', 0):.0f} minutes. Production defaults on: JSON access "
+        "log, metrics, rate limits counting in Redis (limits raised out of reach), an "
+        "Idempotency-Key on every concurrent write that takes one (create article, comment).",
         "",
     ]
+    baseline = next((run["baseline"] for run in runs if run.get("baseline")), None)
+    if baseline:
+        subject = textwrap.shorten(baseline["subject"], 80, placeholder=" ...")
+        lines += [
+            f"Baseline measured beside it on PostgreSQL: commit {baseline['commit']} "
+            f"({subject}), served from a git worktree on a database of its own "
+            "seeded by its own code, every request interleaved with the current code's in the "
+            "same rounds.",
+            "",
+        ]
     for run in runs:
         shape = run["shape"]
         lines += [
@@ -45,15 +61,104 @@ def table(
                 f"| {_median(r.p50_ms):.2f} | {_median(r.p99_ms):.2f} | {r.errors} "
                 f"| {r.statements} | {r.serial_ms:.2f} | {floor} | {ratio} |"
             )
-        rss = ", ".join(f"{m:.0f}" for m in run["rss_mib"])
-        writes = ", ".join(f"{k} {v:.2f} ms" for k, v in run["writes"].items())
-        lines += ["", f"RSS per worker (MiB): {rss}. Writes, p50 at 1 connection: {writes}.", ""]
+        rss = f"RSS per worker (MiB): after the reads {_mib(run['rss_mib'])}"
+        if run.get("rss_after_writes"):
+            rss += f"; after the writes {_mib(run['rss_after_writes'])} (issue 11: under 150)"
+        lines += ["", rss + ".", ""]
+        if run.get("writes"):
+            lines += _writes_table(run, args)
         if run.get("off"):
             lines += _cost_table(run)
+        if run.get("baseline"):
+            lines += _baseline_table(run)
     base = next((run for run in runs if run["backend"] == "postgresql"), None)
     if scaled is not None and base is not None:
         lines += _scale_table(base, scaled)
     return "\n".join(lines)
+
+
+def _mib(values: list[float]) -> str:
+    return ", ".join(f"{m:.0f}" for m in values)
+
+
+def _writes_table(run: dict[str, Any], args: dict[str, Any]) -> list[str]:
+    shape = run["shape"]
+    lines = [
+        f"#### {run['backend']}: writes (concurrent: wrk {args['threads']} threads x "
+        f"{args['connections']} kept-alive connections; sequential: one client, a new connection "
+        f"per request, {args['writes']} per phase)",
+        "",
+        "| write | concurrent writes/s | p50 ms | p99 ms | errors | sequential writes/s "
+        "| sequential p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, w in run["writes"].items():
+        lines.append(
+            f"| {LABELS[kind]} | {_median(w.rps):.0f} | {_median(w.p50_ms):.2f} "
+            f"| {_median(w.p99_ms):.2f} | {w.errors + w.seq_errors} | {_median(w.seq_rate):.1f} "
+            f"| {_median(w.seq_p50_ms):.2f} |"
+        )
+    said = describe(
+        writers=min(WRITERS, shape.users),
+        articles=min(ARTICLES, shape.articles),
+        users=shape.users,
+        n=args["writes"],
+    )
+    lines += [
+        "",
+        "Errors are non-2xx answers and socket errors, concurrent and sequential together.",
+        "",
+        *(f"- {LABELS.get(kind, kind)}: {what}" for kind, what in said.items()),
+        "",
+    ]
+    return lines
+
+
+def _baseline_table(run: dict[str, Any]) -> list[str]:
+    """Every read and write of the current code against the baseline's, side by side."""
+    b = run["baseline"]
+    same = {True: "the same dataset", False: "ANOTHER DATASET (the seeds differ)", None: "?"}
+    lines = [
+        f"#### {run['backend']}: against the baseline {b['commit']} ({same[b['same_dataset']]}, "
+        "side by side in the same rounds)",
+        "",
+        "| request | current | baseline | current/baseline | p99 ms current | p99 ms baseline "
+        "| p99 current/baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    for now, then in zip(run["results"], b["results"], strict=True):
+        label = f"{now.endpoint.label}, req/s"
+        lines.append(_row(label, now.rps, then.rps, (now.p99_ms, then.p99_ms)))
+    for kind, now in run["writes"].items():
+        then = b["writes"][kind]
+        label = f"{LABELS[kind]}, concurrent writes/s"
+        lines.append(_row(label, now.rps, then.rps, (now.p99_ms, then.p99_ms)))
+    for kind, now in run["writes"].items():
+        then = b["writes"][kind]
+        label = f"{LABELS[kind]}, sequential writes/s"
+        lines.append(_row(label, now.seq_rate, then.seq_rate, digits=1))
+    if run.get("rss_after_writes") and b.get("rss_after_writes"):
+        label = "largest worker RSS after the writes, MiB"
+        lines.append(_row(label, [max(run["rss_after_writes"])], [max(b["rss_after_writes"])]))
+    return [*lines, ""]
+
+
+def _row(
+    label: str,
+    now: list[float],
+    then: list[float],
+    p99: tuple[list[float], list[float]] | None = None,
+    *,
+    digits: int = 0,
+) -> str:
+    cells = [label, *_ratio(_median(now), _median(then), digits)]
+    cells += _ratio(_median(p99[0]), _median(p99[1]), 2) if p99 else ["", "", ""]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _ratio(now: float, then: float, digits: int) -> list[str]:
+    return [f"{now:.{digits}f}", f"{then:.{digits}f}", f"{now / then:.2f}" if then else ""]
 
 
 def _cost_table(run: dict[str, Any]) -> list[str]:
@@ -115,15 +220,41 @@ def write(
     history = directory / "history.tsv"
     if not history.exists():
         history.write_text("stamp\tbackend\tscale\trequest\treq_s\tp50_ms\tp99_ms\terrors\n")
+    rows = []
+    for run in [*runs, *([scaled] if scaled else [])]:
+        rows += _history(run["backend"], run["scale"], run["results"], run.get("writes", {}))
+        if b := run.get("baseline"):
+            rows += _history(f"{run['backend']}@{b['commit']}", run["scale"], b["results"],
+                             b["writes"])  # fmt: skip
     with history.open("a") as out:
-        for run in [*runs, *([scaled] if scaled else [])]:
-            for r in run["results"]:
-                out.write(
-                    f"{stamp}\t{run['backend']}\t{run['scale']}\t{r.endpoint.key}"
-                    f"\t{_median(r.rps):.0f}\t{_median(r.p50_ms):.2f}\t{_median(r.p99_ms):.2f}"
-                    f"\t{r.errors}\n"
-                )
+        out.writelines(f"{stamp}\t" + "\t".join(row) + "\n" for row in rows)
     chart(directory / "latest.png", runs, stamp=stamp)
+
+
+def _history(
+    backend: str, scale: float, reads: list[Any], writes: dict[str, Any]
+) -> list[list[str]]:
+    """Rows of history.tsv: reads by key, writes as write_KIND (concurrent) and seq_KIND."""
+    rows = [
+        [backend, str(scale), r.endpoint.key, f"{_median(r.rps):.0f}", f"{_median(r.p50_ms):.2f}",
+         f"{_median(r.p99_ms):.2f}", str(r.errors)]
+        for r in reads
+    ]  # fmt: skip
+    for kind, w in writes.items():
+        rows.append(
+            [
+                backend,
+                str(scale),
+                f"write_{kind}",
+                f"{_median(w.rps):.0f}",
+                f"{_median(w.p50_ms):.2f}",
+                f"{_median(w.p99_ms):.2f}",
+                str(w.errors),
+            ]
+        )
+        rows.append([backend, str(scale), f"seq_{kind}", f"{_median(w.seq_rate):.1f}",
+                     f"{_median(w.seq_p50_ms):.2f}", "", str(w.seq_errors)])  # fmt: skip
+    return rows
 
 
 def chart(path: Path, runs: list[dict[str, Any]], *, stamp: str) -> None:
