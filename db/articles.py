@@ -151,13 +151,13 @@ def _cards(
     if viewer:
         me: BindParameter[int] = bindparam("viewer")
         favorited = exists().where(Favorite.article_id == Article.id, Favorite.user_id == me)
+        following = exists().where(
+            Follow.follower_id == me, Follow.followee_id == Article.author_id
+        )
     if changed is not None:
         by = select(func.count()).select_from(changed).scalar_subquery()
         favorites_count = favorites_count + by if favorite else favorites_count - by
         favorited = literal(favorite)
-        following = exists().where(
-            Follow.follower_id == me, Follow.followee_id == Article.author_id
-        )
     columns: list[Any] = [
         Article.id,
         Article.slug,

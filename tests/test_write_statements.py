@@ -120,6 +120,7 @@ def test_a_favourite_shows_what_a_read_shows_after_it(api: Api) -> None:
     jake, anna, bob = api.register("jake"), api.register("anna"), api.register("bob")
     slug = api.article(anna)["slug"]
     api.favorite(bob, slug)
+    api.follow(jake, anna)  # the reply shows that too
     for method, favourited, count in [
         ("POST", True, 2),
         ("POST", True, 2),  # twice is once
@@ -130,5 +131,6 @@ def test_a_favourite_shows_what_a_read_shows_after_it(api: Api) -> None:
         assert r.status_code == 200, r.text
         shown = r.json()["article"]
         assert (shown["favorited"], shown["favoritesCount"]) == (favourited, count)
+        assert shown["author"]["following"] is True
         read = api.client.get(f"/api/articles/{slug}", headers=jake.headers).json()["article"]
         assert shown == read
