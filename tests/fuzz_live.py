@@ -20,9 +20,11 @@ that no request is in flight while the accounts are put back.
 
 Every second, the resident memory (VmRSS) of each gunicorn worker is sampled. It passes when
 Schemathesis reports no failure and no error, the server answered no 5xx, no worker was
-replaced, and each worker's median RSS over the last window (a minute) is less than 10 % above
-its median over the first; the median, since a sample can land in the middle of an argon2 hash
-(64 MiB, freed when it ends).
+replaced, and each worker's least RSS over the last window (a minute) is less than 10 % above
+its least over the first. The least, not the median: a sample can land in the middle of an
+argon2 hash (64 MiB, freed when it ends), and when the last window is mostly logins, as the
+stateful phase can make it, more than half of them do (a one-minute run failed so, at +15 %
+on the median and +4 % on the least). What a worker keeps raises its least sample too.
 """
 
 from __future__ import annotations
@@ -81,11 +83,11 @@ class Outcome:
         return first, last
 
     def growth(self) -> dict[int, float]:
-        """Each worker's median RSS over the last window against its median over the first."""
+        """Each worker's least RSS over the last window against its least over the first."""
         growth = {}
         for pid in self.samples:
             first, last = self.windows(pid)
-            growth[pid] = statistics.median(last) / statistics.median(first) - 1
+            growth[pid] = min(last) / min(first) - 1
         return growth
 
     def problems(self) -> list[str]:
@@ -140,8 +142,8 @@ class Outcome:
             first, last = self.windows(pid)
             lines.append(f"  {pid}: " + "  ".join(row))
             lines.append(
-                f"  {pid}: median {statistics.median(first) / 1024:.1f} MiB first "
-                f"{self.window} s, {statistics.median(last) / 1024:.1f} MiB last "
+                f"  {pid}: least {min(first) / 1024:.1f} MiB first "
+                f"{self.window} s, {min(last) / 1024:.1f} MiB last "
                 f"{self.window} s: {growth[pid]:+.1%}"
             )
         problems = self.problems()

@@ -29,5 +29,5 @@ def test_a_minute_of_fuzzing_a_live_server_fails_no_check_and_grows_no_worker(
     outcome = fuzz(fuzz_database, 60, tmp_path, window=15)
     print(outcome.summary())  # the figures, with pytest -rP
     # every check passed, every operation and phase ran, no 5xx, no worker replaced, and each
-    # worker's median RSS over the last 15 s is within 10 % of the first 15 s'
+    # worker's least RSS over the last 15 s is within 10 % of the first 15 s'
     assert outcome.problems() == [], outcome.summary()
