@@ -30,11 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from bench.run import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 # innermost first: a sample belongs to the first of these its stack shows, from the leaf up
 _HANDLERS = "articles|comments|favorites|profiles|users|tags|idempotency|context|conditional|paging"
@@ -89,20 +87,6 @@ def call(base: str, method: str, path: str, body: Any = None, token: str = "") -
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as r:
         return json.loads(r.read() or b"null")
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"conduit_layers_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -222,7 +206,7 @@ def measure(
     checkout: Path, requests: int, port: int, kind: str = "create"
 ) -> tuple[float, dict[str, float]]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    with database() as url:
+    with fresh_database("postgresql", Path(tempfile.gettempdir())) as url:  # no file: PostgreSQL
         subprocess.run(
             [str(checkout / ".venv/bin/python"), "-m", "cli", "migrate"],
             cwd=checkout,

@@ -469,21 +469,18 @@ def _lock_counters(s: Session) -> None:
         s.connection().execute(_LOCK_EVERY_SLOT)
 
 
-@functools.cache
-def _favorite_statement(dialect: str) -> Any:
-    """Built once per dialect, as the card is: a statement built anew on every request costs
-    more in SQLAlchemy than the round trip it makes."""
-    insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    chosen = select(Article.id, bindparam("user", type_=Integer())).where(
-        Article.id == id_by_slug(bindparam("slug"))
+# SQLite's favouriting (`favorite_card`), built once as the card is: a statement built anew on
+# every request costs more in SQLAlchemy than the round trip it makes
+_FAVORITE = (
+    sqlite_insert(Favorite)
+    .from_select(
+        ["article_id", "user_id"],
+        select(Article.id, bindparam("user", type_=Integer())).where(
+            Article.id == id_by_slug(bindparam("slug"))
+        ),
     )
-    return (
-        insert_into(Favorite)
-        .from_select(["article_id", "user_id"], chosen)
-        .on_conflict_do_nothing()
-    )
-
-
+    .on_conflict_do_nothing()
+)
 _UNFAVORITE = delete(Favorite).where(
     Favorite.article_id == id_by_slug(bindparam("slug")), Favorite.user_id == bindparam("user")
 )
@@ -492,10 +489,7 @@ _UNFAVORITE = delete(Favorite).where(
 def _favorite(s: Session, slug: str, user_id: int) -> None:
     """Favourite the article with that slug, if there is one (the caller reads it back next,
     which tells a missing article); favouriting twice is once."""
-    try:
-        s.connection().execute(_favorite_statement(_dialect(s)), {"slug": slug, "user": user_id})
-    except IntegrityError:  # deleted by another transaction after this one saw it
-        raise article_not_found() from None
+    s.connection().execute(_FAVORITE, {"slug": slug, "user": user_id})
 
 
 def _unfavorite(s: Session, slug: str, user_id: int) -> None:
