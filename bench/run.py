@@ -482,6 +482,19 @@ def _baseline(
             "same_dataset": same_dataset}  # fmt: skip
 
 
+def _record(into: Result | writes.Writes, m: dict[str, float], label: str, unit: str) -> None:
+    """One wrk run's figures, kept for the medians and printed as they come."""
+    into.rps.append(m["rps"])
+    into.p50_ms.append(m["p50"])
+    into.p99_ms.append(m["p99"])
+    into.errors += int(m["errors"])
+    print(
+        f"  {label} {m['rps']:8.0f} {unit}  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms"
+        f"  errors {m['errors']:.0f}",
+        flush=True,
+    )
+
+
 def _measure(
     r: Result, base: str, token: str, args: argparse.Namespace, round_: int, config: str
 ) -> None:
@@ -490,15 +503,7 @@ def _measure(
     shape = {"connections": args.connections, "threads": args.threads}
     wrk(url, tok, seconds=args.warmup, **shape)
     m = wrk(url, tok, seconds=args.duration, **shape)
-    r.rps.append(m["rps"])
-    r.p50_ms.append(m["p50"])
-    r.p99_ms.append(m["p99"])
-    r.errors += int(m["errors"])
-    print(
-        f"  round {round_ + 1} {config:<8} {r.endpoint.label:<48} {m['rps']:8.0f} req/s"
-        f"  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms  errors {m['errors']:.0f}",
-        flush=True,
-    )
+    _record(r, m, f"round {round_ + 1} {config:<8} {r.endpoint.label:<48}", "req/s")
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -543,16 +548,8 @@ def _measure_writes(s: Served, kind: str, args: argparse.Namespace, round_: int)
     shape = {"connections": args.connections, "threads": args.threads}
     wrk(s.base, "", seconds=args.warmup, script=s.load.script(kind, args.threads), **shape)
     m = wrk(s.base, "", seconds=args.duration, script=s.load.script(kind, args.threads), **shape)
-    w = s.writes[kind]
-    w.rps.append(m["rps"])
-    w.p50_ms.append(m["p50"])
-    w.p99_ms.append(m["p99"])
-    w.errors += int(m["errors"])
-    print(
-        f"  round {round_ + 1} {s.name:<8} {writes.LABELS[kind]:<48} {m['rps']:8.0f} writes/s"
-        f"  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms  errors {m['errors']:.0f}",
-        flush=True,
-    )
+    label = f"round {round_ + 1} {s.name:<8} {writes.LABELS[kind]:<48}"
+    _record(s.writes[kind], m, label, "writes/s")
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
