@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -73,18 +74,21 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     )
     # shown from what was inserted, with no statement to read it back: nobody has favourited
     # it yet, and its author is the caller, who follows no one's own articles
-    card = {
-        "slug": new.slug,
-        "title": title,
-        "description": description,
-        "tagList": new.tags,
-        "createdAt": render.timestamp(new.created_at),
-        "updatedAt": render.timestamp(new.created_at),
-        "favorited": False,
-        "favoritesCount": 0,
-        "author": render.profile(me, following=False),
-        "body": fields["body"],
-    }
+    inserted = SimpleNamespace(
+        slug=new.slug,
+        title=title,
+        description=description,
+        body=fields["body"],
+        created_at=new.created_at,
+        updated_at=new.created_at,
+        favorited=False,
+        favorites_count=0,
+        username=me.username,
+        bio=me.bio,
+        image=me.image,
+        following=False,
+    )
+    card = render.article(inserted, new.tags, with_body=True)
     return {"article": card}, 201
 
 
