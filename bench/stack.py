@@ -1,0 +1,178 @@
+"""What one request costs on each server stack, from the bare event loop up to this service:
+`python -m bench.stack`.
+
+Issue 11 asks for sequential writes at rates that leave each request less time, end to end,
+than the stack this service is built on takes for an empty one; this measures that floor. Every
+server runs one worker under gunicorn, as `make serve` runs them. One client sends requests one
+after another, each on a new connection (as the sequential writes of `make bench` and the
+peers' seeding script do), in blocks that go round the servers in turn, so that a machine whose
+speed drifts treats them all alike. For each: the median time a request takes end to end (the
+client's part included), the rate that makes, and the worker's CPU per request (from /proc).
+
+The stacks, each with one operation that answers a small fixed JSON body (bench/stack_apps.py):
+a bare ASGI app on uvicorn; Connexion's AsyncApp; Connexion's FlaskApp behind Connexion's own
+bridge to Flask (a2wsgi) and behind this service's (api.middleware.BufferedWSGI); plain Flask
+on gunicorn's sync workers (the plain-Flask peer's stack). Then this service itself (`make
+serve`, production defaults, a new PostgreSQL database): GET /api/tags and favouriting (POST,
+then DELETE, with a token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.layers import ROOT, call, cpu_seconds, one_worker
+from bench.run import fresh_database, worker_pids
+
+UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
+SYNC = ["--worker-class", "sync"]
+# name, gunicorn's worker class and app (after the worker count and the address)
+STACKS = [
+    ("a bare ASGI app on uvicorn", [*UVICORN, "bench.stack_apps:raw"]),
+    ("Connexion AsyncApp", [*UVICORN, "bench.stack_apps:connexion_async()"]),
+    (
+        "Connexion FlaskApp, its own bridge (a2wsgi)",
+        [*UVICORN, "bench.stack_apps:connexion_flask()"],
+    ),
+    (
+        "Connexion FlaskApp, this service's bridge",
+        [*UVICORN, "bench.stack_apps:connexion_flask_buffered()"],
+    ),
+    ("plain Flask, gunicorn sync worker", [*SYNC, "bench.stack_apps:plain_flask()"]),
+]
+
+
+@dataclass
+class Served:
+    """One server under measurement: what one request to it is, and what it took."""
+
+    name: str
+    worker: int
+    send: Callable[[int], object]
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def floor_app(arguments: list[str], port: int) -> Iterator[int]:
+    """gunicorn with one worker serving one of bench/stack_apps.py; the worker's pid. It runs
+    outside the checkout, where gunicorn would read this service's gunicorn.conf.py."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "--workers", "1", "--bind", f"127.0.0.1:{port}", *arguments]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as elsewhere, tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=elsewhere,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield _answering(proc, f"http://127.0.0.1:{port}/api/ping")
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def _answering(proc: subprocess.Popen[bytes], url: str) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server for {url} exited before answering")
+        with contextlib.suppress(OSError):
+            get(url)
+            if workers := worker_pids(proc.pid):
+                return workers[0]
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within 60 s")
+
+
+def _get_any(url: str, _n: int) -> bytes:
+    return get(url)
+
+
+def get(url: str) -> bytes:
+    """One request on a new connection, its body read."""
+    with urllib.request.urlopen(url, timeout=30) as r:
+        body: bytes = r.read()
+        return body
+
+
+def measure(servers: list[Served], rounds: int, block: int) -> None:
+    """Blocks of `block` requests to each server in turn, the first server changing each round."""
+    for served in servers:  # warm: imports, prepared statements, caches
+        for n in range(100):
+            served.send(n)
+    for round_ in range(rounds):
+        start = round_ % len(servers)
+        for served in servers[start:] + servers[:start]:
+            used, began = cpu_seconds(served.worker), time.perf_counter()
+            for n in range(block):
+                served.send(n)
+            served.wall_ms.append((time.perf_counter() - began) / block * 1000)
+            served.cpu_ms.append((cpu_seconds(served.worker) - used) / block * 1000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.stack", description=__doc__)
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--block", type=int, default=200, help="requests per server per round")
+    p.add_argument("--port", type=int, default=8291, help="the first of the ports used")
+    args = p.parse_args(argv)
+    with ExitStack() as stack:
+        servers = []
+        for n, (name, arguments) in enumerate(STACKS):
+            url = f"http://127.0.0.1:{args.port + n}/api/ping"
+            worker = stack.enter_context(floor_app(arguments, args.port + n))
+            servers.append(Served(name, worker, functools.partial(_get_any, url)))
+        database = stack.enter_context(fresh_database("postgresql", Path(tempfile.gettempdir())))
+        port = args.port + len(STACKS)
+        worker = stack.enter_context(one_worker(ROOT, database, port))
+        base = f"http://127.0.0.1:{port}/api"
+        user = {"username": "stack", "email": "stack@example.com", "password": "pw-stack-12"}
+        token = call(base, "POST", "/users", {"user": user})["user"]["token"]
+        article = {"title": "On stacks", "description": "d", "body": "b", "tagList": ["stack"]}
+        slug = call(base, "POST", "/articles", {"article": article}, token)["article"]["slug"]
+
+        def favourite(n: int) -> object:
+            return call(base, "POST" if n % 2 == 0 else "DELETE", f"/articles/{slug}/favorite",
+                        token=token)  # fmt: skip
+
+        servers += [
+            Served("this service: GET /api/tags", worker, lambda _n: get(f"{base}/tags")),
+            Served("this service: favourite, then unfavourite", worker, favourite),
+        ]
+        measure(servers, args.rounds, args.block)
+    print(
+        f"One client, a new connection per request, one worker each; medians of {args.rounds} "
+        f"rounds of {args.block} requests\n"
+    )
+    print("| server | ms per request, end to end | requests/s | worker CPU, ms per request |")
+    print("|---|---:|---:|---:|")
+    for s in servers:
+        wall, cpu = statistics.median(s.wall_ms), statistics.median(s.cpu_ms)
+        print(f"| {s.name} | {wall:.2f} | {1000 / wall:.0f} | {cpu:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    if shutil.which("make") is None:
+        raise SystemExit("make is needed: this service is started with `make serve`")
+    raise SystemExit(main())
