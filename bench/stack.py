@@ -13,8 +13,8 @@ The stacks, each with one operation that answers a small fixed JSON body (bench/
 a bare ASGI app on uvicorn; Connexion's AsyncApp; Connexion's FlaskApp behind Connexion's own
 bridge to Flask (a2wsgi) and behind this service's (api.middleware.BufferedWSGI); plain Flask
 on gunicorn's sync workers (the plain-Flask peer's stack). Then this service itself (`make
-serve`, production defaults, a new PostgreSQL database): GET /api/tags and favouriting (POST,
-then DELETE, with a token).
+serve`, production defaults, a new PostgreSQL database): GET /api/tags and the four writes the
+issue measures, shaped as `make bench`'s sequential writes send them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -36,7 +38,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.layers import ROOT, call, cpu_seconds, one_worker
+from bench import writes
+from bench.layers import ROOT, cpu_seconds, one_worker
 from bench.run import fresh_database, worker_pids
 
 UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
@@ -130,6 +133,49 @@ def measure(servers: list[Served], rounds: int, block: int) -> None:
             served.cpu_ms.append((cpu_seconds(served.worker) - used) / block * 1000)
 
 
+def service_requests(base: str) -> list[tuple[str, Callable[[int], object]]]:
+    """A read with no token, and the four writes shaped as `make bench`'s sequential writes
+    send them (bench/writes.py): each favourite and follow adds or removes a row, each article
+    has a new title, 3 tags and a body of about 2 KB, each comment 80 to 400 characters."""
+    rnd = random.Random(11)  # noqa: S311  # the same texts each run, not a secret
+    tokens = []
+    for name in ("stack-a", "stack-b"):
+        user = {"username": name, "email": f"{name}@example.com", "password": f"pw-{name}-1"}
+        tokens.append(writes.call(base, "POST", "/api/users", body={"user": user})["user"]["token"])
+    token = tokens[0]
+    first = writes.article(rnd, "On stacks")
+    slug = writes.call(base, "POST", "/api/articles", token, {"article": first})["article"]["slug"]
+    titles = itertools.count()
+
+    def tags(_n: int) -> object:
+        return get(f"{base}/api/tags")
+
+    def favourite(n: int) -> object:
+        method = "POST" if n % 2 == 0 else "DELETE"
+        return writes.call(base, method, f"/api/articles/{slug}/favorite", token)
+
+    def follow(n: int) -> object:
+        return writes.call(
+            base, "POST" if n % 2 == 0 else "DELETE", "/api/profiles/stack-b/follow", token
+        )
+
+    def comment(_n: int) -> object:
+        body = {"comment": {"body": writes.text(rnd, rnd.randint(80, 400))}}
+        return writes.call(base, "POST", f"/api/articles/{slug}/comments", token, body)
+
+    def create(_n: int) -> object:
+        body = {"article": writes.article(rnd, f"Stack {next(titles)}")}
+        return writes.call(base, "POST", "/api/articles", token, body)
+
+    return [
+        ("GET /api/tags", tags),
+        ("favourite, then unfavourite", favourite),
+        ("follow, then unfollow", follow),
+        ("comment", comment),
+        ("create article", create),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.stack", description=__doc__)
     p.add_argument("--rounds", type=int, default=8)
@@ -145,19 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         database = stack.enter_context(fresh_database("postgresql", Path(tempfile.gettempdir())))
         port = args.port + len(STACKS)
         worker = stack.enter_context(one_worker(ROOT, database, port))
-        base = f"http://127.0.0.1:{port}/api"
-        user = {"username": "stack", "email": "stack@example.com", "password": "pw-stack-12"}
-        token = call(base, "POST", "/users", {"user": user})["user"]["token"]
-        article = {"title": "On stacks", "description": "d", "body": "b", "tagList": ["stack"]}
-        slug = call(base, "POST", "/articles", {"article": article}, token)["article"]["slug"]
-
-        def favourite(n: int) -> object:
-            return call(base, "POST" if n % 2 == 0 else "DELETE", f"/articles/{slug}/favorite",
-                        token=token)  # fmt: skip
-
         servers += [
-            Served("this service: GET /api/tags", worker, lambda _n: get(f"{base}/tags")),
-            Served("this service: favourite, then unfavourite", worker, favourite),
+            Served(f"this service: {name}", worker, send)
+            for name, send in service_requests(f"http://127.0.0.1:{port}")
         ]
         measure(servers, args.rounds, args.block)
     print(
