@@ -20,7 +20,6 @@ issue measures, shaped as `make bench`'s sequential writes send them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import itertools
 import os
@@ -40,7 +39,7 @@ from pathlib import Path
 
 from bench import writes
 from bench.layers import ROOT, cpu_seconds, one_worker
-from bench.run import fresh_database, worker_pids
+from bench.run import fresh_database, wait_ready, worker_pids
 
 UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
 SYNC = ["--worker-class", "sync"]
@@ -88,23 +87,11 @@ def floor_app(arguments: list[str], port: int) -> Iterator[int]:
             start_new_session=True,
         )
         try:
-            yield _answering(proc, f"http://127.0.0.1:{port}/api/ping")
+            wait_ready(f"http://127.0.0.1:{port}/api/ping", proc, workers=1)
+            yield worker_pids(proc.pid)[0]
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-
-
-def _answering(proc: subprocess.Popen[bytes], url: str) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server for {url} exited before answering")
-        with contextlib.suppress(OSError):
-            get(url)
-            if workers := worker_pids(proc.pid):
-                return workers[0]
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within 60 s")
 
 
 def _get_any(url: str, _n: int) -> bytes:
