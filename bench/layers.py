@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.run import fresh_database
+from bench.run import fresh_database, process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,20 +105,9 @@ def one_worker(checkout: Path, url: str, port: int) -> Iterator[int]:
         "RATE_LIMIT_AUTH": "100000000/minute",
         "RATE_LIMIT_PREFIX": f"layers-{secrets.token_hex(4)}",
     }
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [shutil.which("make") or "make", "--no-print-directory", "serve"],
-            cwd=checkout,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield _worker(proc, f"http://127.0.0.1:{port}/api/tags")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    make = [shutil.which("make") or "make", "--no-print-directory", "serve"]
+    with tempfile.TemporaryFile() as log, process_group(make, cwd=checkout, env=env, out=log) as p:
+        yield _worker(p, f"http://127.0.0.1:{port}/api/tags")
 
 
 def _worker(proc: subprocess.Popen[bytes], url: str) -> int:

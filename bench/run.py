@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -269,25 +269,30 @@ def server(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`make serve`, the command users deploy with, in a process group of its own."""
     env = {**_env(url, config), "PORT": str(port), "WORKERS": str(workers)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [shutil.which("make") or "make", "--no-print-directory", "serve"],
-            cwd=checkout.root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    make = [shutil.which("make") or "make", "--no-print-directory", "serve"]
+    with log.open("wb") as out, process_group(make, cwd=checkout.root, env=env, out=out) as proc:
         try:
-            try:
-                wait_ready(f"http://127.0.0.1:{port}/api/tags", proc, workers)
-            except SystemExit:
-                print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
-                raise
-            yield proc
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            wait_ready(f"http://127.0.0.1:{port}/api/tags", proc, workers)
+        except SystemExit:
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        yield proc
+
+
+@contextmanager
+def process_group(
+    command: list[str], *, cwd: Path, env: dict[str, str], out: IO[bytes]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server command in a process group of its own, stopped with all it started (make's
+    shell, gunicorn and its workers) when the block ends."""
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], workers: int) -> None:

@@ -25,9 +25,7 @@ import itertools
 import os
 import random
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from pathlib import Path
 
 from bench import writes
 from bench.layers import ROOT, cpu_seconds, one_worker
-from bench.run import fresh_database, wait_ready, worker_pids
+from bench.run import fresh_database, process_group, wait_ready, worker_pids
 
 UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
 SYNC = ["--worker-class", "sync"]
@@ -77,21 +75,13 @@ def floor_app(arguments: list[str], port: int) -> Iterator[int]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--workers", "1", "--bind", f"127.0.0.1:{port}", *arguments]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory() as elsewhere, tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=elsewhere,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/api/ping", proc, workers=1)
-            yield worker_pids(proc.pid)[0]
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    with (
+        tempfile.TemporaryDirectory() as elsewhere,
+        tempfile.TemporaryFile() as log,
+        process_group(command, cwd=Path(elsewhere), env=env, out=log) as proc,
+    ):
+        wait_ready(f"http://127.0.0.1:{port}/api/ping", proc, workers=1)
+        yield worker_pids(proc.pid)[0]
 
 
 def _get_any(url: str, _n: int) -> bytes:
