@@ -35,7 +35,8 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # owned by root and read-only to the service: it writes only to /tmp (the metrics files)
 COPY app.py cli.py settings.py gunicorn.conf.py ./
-COPY api/ api/
+COPY handlers/ handlers/
+COPY shell/ shell/
 COPY db/ db/
 COPY openapi/ openapi/
 RUN python -m compileall -q /app

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run serve test lint types migrate seed admin bench clean install install-dev \
+.PHONY: run serve test lint types imports migrate seed admin bench clean install install-dev \
 	spec-lint spec-release sdk topology-test fuzz
 
 # what the service needs to run, and on top of it what the tests and checks need
@@ -63,6 +63,10 @@ lint: install-dev
 types: install-dev
 	$(VENV)/bin/mypy
 
+## make imports: the import rules of pyproject.toml (import-linter): the folders are the layers
+imports: install-dev
+	$(VENV)/bin/lint-imports --no-cache
+
 # the browser the Swagger UI checks drive: Debian's Chromium, never a downloaded one
 /usr/bin/chromium:
 	{ apt-get update -qq && apt-get install -y chromium; } || { echo "install Debian's chromium package first"; exit 2; }
@@ -97,8 +101,8 @@ FUZZ_MINUTES ?= 10
 fuzz: install-dev
 	$(PY) -m tests.fuzz_live --minutes $(FUZZ_MINUTES)
 
-## make test: lint, types and the whole suite on SQLite and PostgreSQL
-test: lint types /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)
+## make test: lint, types, import rules and the whole suite on SQLite and PostgreSQL
+test: lint types imports /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)
 	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:

@@ -24,21 +24,23 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import connexion_private, observability, problems, validation
-from api.authorization import AuthorizationMiddleware
-from api.context import Services, close_session, require_operation, settle_caller
-from api.document import SpecDocument
-from api.middleware import (
+from db.errors import DomainError
+from db.session import make_engine, make_sessionmaker
+from settings import Settings
+from shell import internals as connexion_private
+from shell import observability, problems, validation
+from shell.authentication import Passwords, Tokens
+from shell.authorization import AuthorizationMiddleware
+from shell.document import SpecDocument
+from shell.middleware import (
     BodyLimitMiddleware,
     BufferedWSGI,
     ProblemCORSMiddleware,
     ServicesMiddleware,
 )
-from api.ratelimit import RateLimitHeaders, RateLimitMiddleware, RateLimits
-from api.security import Passwords, Tokens
-from db.errors import DomainError
-from db.session import make_engine, make_sessionmaker
-from settings import Settings
+from shell.ratelimit import RateLimits
+from shell.ratelimit.middleware import RateLimitHeaders, RateLimitMiddleware
+from shell.state import Services, close_session, require_operation, settle_caller
 
 SPEC = Path(__file__).parent / "openapi" / "api.yaml"
 JSON = "application/json; charset=utf-8"
@@ -60,7 +62,7 @@ def load_spec() -> dict[str, Any]:
 
 
 class TagResolver(Resolver):
-    """operationId `list_articles` tagged `Articles` is `api.articles.list_articles`.
+    """operationId `list_articles` tagged `Articles` is `handlers.articles.list_articles`.
 
     This keeps operationIds clean for SDK method names while handlers live one module per tag.
     """
@@ -71,7 +73,7 @@ class TagResolver(Resolver):
 
     def resolve_operation_id(self, operation: Any) -> str:
         tag: str = self.paths[operation.path][operation.method]["tags"][0]
-        return f"api.{tag.lower()}.{operation.operation_id}"
+        return f"handlers.{tag.lower()}.{operation.operation_id}"
 
     def resolve_function_from_operation_id(self, operation_id: str) -> Callable[..., Response]:
         return json_reply(super().resolve_function_from_operation_id(operation_id))
@@ -95,7 +97,7 @@ def json_reply(handler: Callable[..., Any]) -> Callable[..., Response]:
             empty = Response(status=status, headers=headers)
             del empty.headers["Content-Type"]  # nothing to describe
             return empty
-        # bytes: already JSON, serialized once to tag it (api/conditional.py)
+        # bytes: already JSON, serialized once to tag it (shell/conditional.py)
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         return Response(data, status=status, headers=headers, content_type=JSON)
 
@@ -168,7 +170,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             },
         },
         swagger_ui_options=SwaggerUIOptions(
-            # the document is served as written, $refs and all, by api/document.py
+            # the document is served as written, $refs and all, by shell/document.py
             serve_spec=False,
             # validatorUrl: no online validator badge, which would send the document's address
             # to validator.swagger.io (Connexion's page leaves it out today; say it anyway)
@@ -237,14 +239,14 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         app.add_middleware(RateLimitHeaders, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ServicesMiddleware, MiddlewarePosition.BEFORE_SECURITY, services=services)
     if services.rate_limits.enabled:
-        # after routing, before authentication (api/ratelimit.py)
+        # after routing, before authentication (shell/ratelimit.py)
         app.add_middleware(
             RateLimitMiddleware,
             MiddlewarePosition.BEFORE_SECURITY,
             limits=services.rate_limits,
             tokens=services.tokens,
         )
-    # after authentication, before validation (api/authorization.py)
+    # after authentication, before validation (shell/authorization.py)
     app.add_middleware(AuthorizationMiddleware, MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
         BodyLimitMiddleware,

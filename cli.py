@@ -32,7 +32,7 @@ def run(settings: Settings) -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     print(f"Swagger UI: http://{host}:{port}/api/ui/  (spec: /api/openapi.json)", flush=True)
-    # the app writes its own access line (api/observability.py), and X-Forwarded-For is the
+    # the app writes its own access line (shell/observability.py), and X-Forwarded-For is the
     # app's to read, from TRUSTED_PROXIES only (app.py)
     uvicorn.run(
         create_app(settings),

@@ -38,7 +38,7 @@ if os.environ.get("LOG_FORMAT", "json").lower() == "json":
                 "stream": "ext://sys.stdout",
             }
         },
-        # the app gives the root logger its own handler in each worker (api/observability.py)
+        # the app gives the root logger its own handler in each worker (shell/observability.py)
         "root": {"level": "INFO", "handlers": []},
         "loggers": {
             "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False}

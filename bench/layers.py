@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
         ("JWT (PyJWT)", r"\(jwt/"),
         ("access log (logging, python-json-logger)", r"\((logging/|pythonjsonlogger/)"),
         ("metrics (prometheus-client)", r"\((prometheus_client/|api/metrics\.py)"),
-        ("rendering (api/render.py, orjson)", r"\((api/render\.py|orjson)"),
+        ("rendering (handlers/render.py, orjson)", r"\((api/render\.py|orjson)"),
         ("our handlers and queries (api/, db/)", rf"\((api/({_HANDLERS})\.py|db/)"),
         ("Flask and Werkzeug", r"\((flask|werkzeug)/"),
         (
@@ -52,10 +52,10 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
             r"(BufferedWSGI|\(concurrent/futures/|\(threading\.py)",
         ),
         (
-            "request validation (jsonschema, api/validation.py)",
+            "request validation (jsonschema, shell/validation.py)",
             r"\((jsonschema|referencing|jsonschema_specifications)/|\(api/validation\.py",
         ),
-        ("rate limits (api/ratelimit.py, redis)", r"\((api/ratelimit\.py|redis/|limits/)"),
+        ("rate limits (shell/ratelimit.py, redis)", r"\((api/ratelimit\.py|redis/|limits/)"),
         ("our middleware (observability, authorization, body limit)", r"\(api/"),
         ("Connexion and Starlette (routing, security, middleware)", r"\((connexion|starlette)/"),
         ("uvicorn and the event loop", r"\((uvicorn|uvicorn_worker|asyncio|httptools|uvloop)/"),

@@ -11,7 +11,7 @@ client's part included), the rate that makes, and the worker's CPU per request (
 
 The stacks, each with one operation that answers a small fixed JSON body (bench/stack_apps.py):
 a bare ASGI app on uvicorn; Connexion's AsyncApp; Connexion's FlaskApp behind Connexion's own
-bridge to Flask (a2wsgi) and behind this service's (api.middleware.BufferedWSGI); plain Flask
+bridge to Flask (a2wsgi) and behind this service's (shell.middleware.BufferedWSGI); plain Flask
 on gunicorn's sync workers (the plain-Flask peer's stack). Then this service itself (`make
 serve`, production defaults, a new PostgreSQL database): GET /api/tags and the four writes the
 issue measures, shaped as `make bench`'s sequential writes send them.

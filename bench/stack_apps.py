@@ -11,8 +11,8 @@ import connexion
 import flask
 from starlette.types import Receive, Scope, Send
 
-from api import connexion_private
-from api.middleware import BufferedWSGI
+from shell import internals as connexion_private
+from shell.middleware import BufferedWSGI
 
 BODY = b'{"tags":["ping","pong"]}'
 SPEC: dict[str, Any] = {
@@ -67,7 +67,7 @@ def connexion_flask() -> Any:
 
 
 def connexion_flask_buffered() -> Any:
-    """FlaskApp behind this service's bridge (api.middleware.BufferedWSGI), as app.py runs it."""
+    """FlaskApp behind this service's bridge (shell.middleware.BufferedWSGI), as app.py runs it."""
     app = connexion_flask()
     executor = ThreadPoolExecutor(thread_name_prefix="handler", max_workers=4)
     connexion_private.bridge_flask(app, BufferedWSGI(app.app.wsgi_app, executor))

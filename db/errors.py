@@ -1,4 +1,4 @@
-"""Domain errors: what the data layer refuses, turned into HTTP problems in api/problems.py."""
+"""Domain errors: what the data layer refuses, turned into HTTP problems in shell/problems.py."""
 
 from __future__ import annotations
 

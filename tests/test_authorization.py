@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from api.authorization import ROLE_SCOPES, SCOPES
 from db.models import AuditEntry
+from shell.authorization import ROLE_SCOPES, SCOPES
 from tests.conftest import Grant
 from tests.helpers import (
     SPEC,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from api.validation import FORMATS
+from shell.validation import FORMATS
 from tests.helpers import Account, Api, assert_problem
 
 ROOT = Path(__file__).parent.parent

@@ -1,4 +1,4 @@
-"""What api/connexion_private.py relies on in Connexion's private parts is still there and still
+"""What shell/internals.py relies on in Connexion's private parts is still there and still
 does what it did: an upgrade that moves it fails here, by name, not somewhere downstream."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from connexion.exceptions import InvalidSpecification
 from connexion.spec import OpenAPISpecification, Specification
 
-from api import connexion_private
-from api.middleware import BufferedWSGI
 from app import create_app, load_spec
 from settings import Settings
+from shell import internals as connexion_private
+from shell.middleware import BufferedWSGI
 
 
 def test_the_flask_bridge_is_the_attribute_connexion_serves_flask_through(app: Any) -> None:

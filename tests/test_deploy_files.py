@@ -27,9 +27,9 @@ import pytest
 import yaml
 from gunicorn.config import Config as GunicornConfig  # type: ignore[import-untyped]  # no stubs
 
-from api import observability
 from app import create_app
 from settings import Settings
+from shell import observability
 from tests.helpers import app_settings
 from tests.live import serving
 
@@ -546,7 +546,7 @@ def test_the_build_context_holds_what_the_image_copies_and_no_secrets() -> None:
         "conduit.db",
         "tests/conftest.py",
         "node_modules/x",
-        "api/__pycache__/app.cpython-311.pyc",
+        "shell/__pycache__/state.cpython-311.pyc",
         "db/.secret_key",
     ):
         assert ignored(kept_out), kept_out

@@ -42,10 +42,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from api import problems
 from db import articles, idempotency, session
 from db.errors import unreachable
 from db.session import make_engine
+from shell import problems
 from tests.helpers import assert_problem
 from tests.live import ROOT, serving
 
@@ -167,14 +167,14 @@ def test_a_database_out_of_reach_is_a_503_logged_once_without_a_traceback(
 ) -> None:
     monkeypatch.setattr(problems, "DATABASE_OUTAGE", problems.DatabaseOutage(60))
     monkeypatch.setattr(articles, "tags_in_use", failure)
-    caplog.set_level(logging.INFO, logger="api.problems")
+    caplog.set_level(logging.INFO, logger="shell.problems")
     answers = [client.get("/api/tags") for _ in range(3)]
     for r in answers:
         body = assert_problem(r, 503, "server")
         assert int(r.headers["retry-after"]) == problems.RETRY_UNAVAILABLE_SECONDS
         assert not [leak for leak in LEAKS if leak in r.text], r.text
         assert body["detail"] == "The service is briefly unavailable; retry in 5 seconds."
-    logged = [(r.levelname, r.exc_info) for r in caplog.records if r.name == "api.problems"]
+    logged = [(r.levelname, r.exc_info) for r in caplog.records if r.name == "shell.problems"]
     assert logged == [("WARNING", None)]  # once for the three, and no traceback
 
 
@@ -196,7 +196,7 @@ def test_a_keyed_write_in_an_outage_is_a_503_and_logs_no_traceback(
     headers = {**jake.headers, "Idempotency-Key": "outage-1"}
     r = api.client.post("/api/articles", json=article, headers=headers)
     assert_problem(r, 503, "server")
-    released = [r for r in caplog.records if r.name == "api.idempotency"]
+    released = [r for r in caplog.records if r.name == "shell.idempotency"]
     assert [r.getMessage() for r in released] == ["could not release an idempotency key"]
     assert [r for r in caplog.records if r.exc_info] == []
 
@@ -697,7 +697,7 @@ def test_with_its_redis_stopped_the_api_keeps_serving_and_counts_in_it_once_it_i
         "CONDUIT_ENV": "development",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'faults.db'}",
         "REDIS_URL": own_redis.url,
-        # under 40 a process claims one slot at a time (api/ratelimit.py), so that every request
+        # under 40 a process claims one slot at a time (shell/ratelimit.py), so that every request
         # asks Redis; more than this test makes in a minute
         "RATE_LIMIT_DEFAULT": "39/minute",
     }
@@ -725,7 +725,7 @@ def test_with_its_redis_stopped_the_api_keeps_serving_and_counts_in_it_once_it_i
         own_redis.start()  # empty: it keeps nothing on disk
         wait_for(
             lambda: "ratelimit" in request(base, "GET", "/api/user", token=token).headers,
-            15,  # the storage is tried again 5 s after the last failure (api/ratelimit.py)
+            15,  # the storage is tried again 5 s after the last failure (shell/ratelimit.py)
             "counted again",
         )
         assert own_redis.keys() > 0

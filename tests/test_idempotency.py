@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api import idempotency as plumbing
 from app import create_app
 from cli import main
 from db import idempotency
 from db.errors import Conflict
 from db.models import Article, Comment, IdempotencyKey, User, utcnow
 from db.session import make_engine
+from shell import idempotency as plumbing
 from tests.conftest import migrated_engine
 from tests.helpers import SECRET, Account, Api, app_settings, assert_problem, subject
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import observability
 from app import create_app
 from settings import Settings
+from shell import observability
 from tests.helpers import Account, Api, assert_problem, subject
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.authorization import ROLE_SCOPES
+from shell.authorization import ROLE_SCOPES
 from tests.conftest import Grant
 from tests.helpers import Account, Api, example_body, spec_operations
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event, update
 
-from api import idempotency
 from db.models import User
+from shell import idempotency
 from tests.helpers import Account, Api
 
 # bookkeeping of the test's own transaction, not queries of the app

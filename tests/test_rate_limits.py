@@ -35,11 +35,12 @@ from limits.storage import storage_from_string
 from prometheus_client import REGISTRY
 from sqlalchemy import Connection
 
-from api import ratelimit
-from api.ratelimit import Counters, Outage, Policy, Quota, address_key
-from api.security import Tokens
 from app import TagResolver, create_app
 from settings import Settings
+from shell import ratelimit
+from shell.authentication import Tokens
+from shell.ratelimit import Counters, Outage, Policy, Quota, address_key
+from shell.ratelimit.middleware import RateLimitAPI
 from tests.conftest import migrated_engine
 from tests.helpers import OTHER_SECRET, Api, assert_problem, authorization, token
 from tests.live import ROOT, serving
@@ -407,7 +408,7 @@ def test_two_app_instances_share_their_limits_through_redis(
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_counting_agrees_with_the_fixed_window_of_limits(backend: str, redis_prefix: str) -> None:
-    """api.ratelimit.Counters counts as `FixedWindowRateLimiter` does, in one round trip
+    """shell.ratelimit.Counters counts as `FixedWindowRateLimiter` does, in one round trip
     instead of three (see its docstring). If an upgrade of `limits` changes how that strategy
     keys or counts a window, this fails: then Counters must follow it."""
     asyncio.run(_compare_with_fixed_window(backend, redis_prefix))
@@ -597,7 +598,7 @@ def _closed_port() -> int:
 def test_an_unreachable_redis_lets_requests_through(
     limited: Callable[..., Limited], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="api.ratelimit")
+    caplog.set_level(logging.WARNING, logger="shell.ratelimit")
     dead = f"redis://127.0.0.1:{_closed_port()}/0"
     client = limited(rate_limit_default="1/minute", redis_url=dead).client()
     before = storage_errors()
@@ -651,7 +652,7 @@ def test_a_hung_redis_holds_a_request_up_once_not_every_time(
 def test_outage_warnings_are_throttled_and_recovery_is_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.ratelimit")
+    caplog.set_level(logging.INFO, logger="shell.ratelimit")
     now = [1000.0]
     outage = Outage("redis", clock=lambda: now[0])
     error = limits.errors.StorageError(ConnectionError("refused"))
@@ -701,7 +702,7 @@ def test_an_unknown_policy_in_the_spec_stops_the_app_starting() -> None:
     spec = yaml.safe_load(SPEC.read_text())
     spec["paths"]["/tags"]["get"]["x-rate-limit"] = "generous"
     with pytest.raises(ValueError, match="GET /tags: x-rate-limit must be default or auth"):
-        ratelimit.RateLimitAPI(
+        RateLimitAPI(
             Specification.from_dict(spec),
             resolver=TagResolver(spec["paths"]),
             next_app=_unused_app,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.render import timestamp
+from handlers.render import timestamp
 
 
 @pytest.mark.parametrize(

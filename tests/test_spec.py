@@ -173,7 +173,7 @@ def test_every_operation_may_be_rate_limited(spec: dict[str, Any]) -> None:
 
 
 def test_every_operation_may_answer_503_with_retry_after(spec: dict[str, Any]) -> None:
-    """While the database cannot be reached (api/problems.py, tests/test_faults.py)."""
+    """While the database cannot be reached (shell/problems.py, tests/test_faults.py)."""
     unavailable = {"$ref": "#/components/responses/ServiceUnavailable"}
     for method, path, op, _ in operations(spec):
         assert op["responses"].get("503") == unavailable, (method, path)

@@ -46,7 +46,7 @@ from tests.test_deploy_files import (
 
 ROOT = Path(__file__).parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# small enough to reach in a few requests; below 40 the counting is exact (api/ratelimit.py)
+# small enough to reach in a few requests; below 40 the counting is exact (shell/ratelimit.py)
 AUTH_QUOTA = 7
 START_SECONDS = 60
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.middleware import BufferedWSGI
+from shell.middleware import BufferedWSGI
 
 
 class _Body:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import conditional, render
-from api.context import current_user, presented_token, refuse_read_only, services, session
-from api.problems import Unauthorized
 from db import users
 from db.models import User
+from handlers import render
+from shell.request import (
+    NO_STORE,
+    Reply,
+    Unauthorized,
+    current_user,
+    presented_token,
+    refuse_read_only,
+    require_current,
+    services,
+    session,
+    shown,
+)
 
 # every answer here carries a token, which no cache may keep
-NO_STORE = {"Cache-Control": conditional.NO_STORE}
+TOKEN_HEADERS = {"Cache-Control": NO_STORE}
 
 
 def login_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -30,7 +40,7 @@ def login_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
     if svc.passwords.needs_rehash(user.password_hash):
         user.password_hash = svc.passwords.hash(credentials["password"])
         s.commit()
-    return _shown(user), 200, NO_STORE
+    return _shown(user), 200, TOKEN_HEADERS
 
 
 def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -44,14 +54,14 @@ def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
         password_hash=svc.passwords.hash(fields["password"]),
     )
     s.commit()
-    return _shown(user), 201, NO_STORE
+    return _shown(user), 201, TOKEN_HEADERS
 
 
-def get_current_user() -> conditional.Reply:
+def get_current_user() -> Reply:
     # the token the caller sent, not a new one: the answer (and its ETag) stays the same until
     # the account changes, and a token narrowed to some scopes is not widened by asking
     reply = render.user(current_user(), presented_token())
-    return conditional.shown(reply, cache=conditional.NO_STORE, per_caller=True)
+    return shown(reply, cache=NO_STORE, per_caller=True)
 
 
 def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -59,7 +69,7 @@ def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict
     fields = body["user"]
 
     def refuse_stale(me: User) -> None:
-        conditional.require_current(lambda: render.user(me, presented_token()))
+        require_current(lambda: render.user(me, presented_token()))
         refuse_read_only(lambda: render.user(me, token="")["user"])
 
     refuse_stale(current_user())  # before any hashing: a refusal costs nothing
@@ -76,9 +86,9 @@ def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict
     if "password" in fields:
         users.revoke_tokens(s, me)  # the reply carries a token of the new generation
         s.commit()
-        return _shown(me), 200, NO_STORE
+        return _shown(me), 200, TOKEN_HEADERS
     s.commit()
-    return render.user(me, presented_token()), 200, NO_STORE
+    return render.user(me, presented_token()), 200, TOKEN_HEADERS
 
 
 def logout_everywhere() -> tuple[None, int]:

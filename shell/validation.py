@@ -18,8 +18,8 @@ from jsonschema import FormatChecker, ValidationError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message, Receive, Scope
 
-from api.problems import BadRequest, OAuthError
 from db.errors import FieldErrors, Invalid
+from shell.problems import BadRequest, OAuthError
 
 # jsonschema's own "email" check only looks for an "@"; this one follows RFC 5321/5322
 _EMAIL = jsonschema_rs.Draft202012Validator({"format": "email"}, validate_formats=True)
@@ -136,7 +136,7 @@ READ_ONLY_KEY = "read_only_sent"
 def read_only_sent(schema: dict[str, Any], body: Any) -> dict[str, Any]:
     """The properties the schema marks `readOnly` that the body carries, by name: a client may
     send back what it was given, but not change it (the handler compares, see
-    `api.context.refuse_read_only`)."""
+    `shell.state.refuse_read_only`)."""
     found: dict[str, Any] = {}
     if not isinstance(body, dict):
         return found

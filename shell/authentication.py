@@ -1,5 +1,5 @@
 """Passwords, tokens, and the security handlers that check a token (authentication only: what
-the caller may do is decided in api/authorization.py)."""
+the caller may do is decided in shell/authorization.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from connexion.lifecycle import ConnexionRequest
 
-from api.problems import Unauthorized
+from shell.problems import Unauthorized
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
@@ -160,5 +160,5 @@ def oauth2_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
 def scopes_granted_later(_required: list[str], _token_scopes: Any) -> bool:
     """Connexion's scope check would trust the token's own list; a role changes without the
     token changing, so scopes are decided from the database after authentication, for every
-    scheme alike (api/authorization.py)."""
+    scheme alike (shell/authorization.py)."""
     return True

@@ -55,14 +55,14 @@ class PayloadTooLarge(DomainError):
 
 
 class RequestTimeout(DomainError):
-    """The body did not arrive in time (api/middleware.py); the connection is closed after
+    """The body did not arrive in time (shell/middleware.py); the connection is closed after
     the answer, as RFC 9110 (15.5.9) asks, since what is left of the body would follow."""
 
     status_code = 408
 
 
 class TooManyRequests(DomainError):
-    """A rate limit is exhausted (api/ratelimit.py); `retry_after` seconds until it is not.
+    """A rate limit is exhausted (shell/ratelimit.py); `retry_after` seconds until it is not.
     The RateLimit fields that go with it are added to the response by the rate limiter."""
 
     status_code = 429

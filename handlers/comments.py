@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import conditional, render
-from api.context import caller, refuse_read_only, session, viewer_id
-from api.idempotency import idempotent
 from db import articles, comments
+from handlers import render
+from shell.request import (
+    PRIVATE,
+    PUBLIC,
+    Reply,
+    caller,
+    idempotent,
+    refuse_read_only,
+    session,
+    shown,
+    viewer_id,
+)
 
 
-def list_comments(slug: str) -> conditional.Reply:
+def list_comments(slug: str) -> Reply:
     s, viewer = session(), viewer_id()
     rows = comments.of_article(s, articles.by_slug(s, slug), viewer_id=viewer)
     reply = {"comments": [render.comment(row) for row in rows]}
-    cache = conditional.PUBLIC if viewer is None else conditional.PRIVATE
-    return conditional.shown(reply, cache=cache, per_caller=True)
+    cache = PUBLIC if viewer is None else PRIVATE
+    return shown(reply, cache=cache, per_caller=True)
 
 
 @idempotent

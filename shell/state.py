@@ -14,16 +14,16 @@ from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.authorization import CONTEXT_KEY, Caller, settle_in_request
-from api.problems import Unauthorized
-from api.ratelimit import RateLimits
-from api.security import Passwords, Tokens, credentials
-from api.validation import READ_ONLY_KEY
 from db import users
 from db.errors import Invalid, NotFound
 from db.models import User
 from db.session import open_session
 from settings import Settings
+from shell.authentication import Passwords, Tokens, credentials
+from shell.authorization import CONTEXT_KEY, Caller, settle_in_request
+from shell.problems import Unauthorized
+from shell.ratelimit import RateLimits
+from shell.validation import READ_ONLY_KEY
 
 SAFE_METHODS = frozenset({"get", "head", "options"})
 
@@ -65,7 +65,7 @@ def session() -> Session:
 
 
 def settle_caller() -> None:
-    """Before every handler: who calls, and whether they may (api/authorization.py)."""
+    """Before every handler: who calls, and whether they may (shell/authorization.py)."""
     settle_in_request(session)
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import conditional, render
-from api.context import caller_id, session, viewer_id
 from db import users
+from handlers import render
+from shell.request import PRIVATE, PUBLIC, Reply, caller_id, session, shown, viewer_id
 
 
-def get_profile(username: str) -> conditional.Reply:
+def get_profile(username: str) -> Reply:
     viewer = viewer_id()
     reply = {"profile": render.profile(users.profile(session(), username, viewer))}
-    cache = conditional.PUBLIC if viewer is None else conditional.PRIVATE
-    return conditional.shown(reply, cache=cache, per_caller=True)
+    cache = PUBLIC if viewer is None else PRIVATE
+    return shown(reply, cache=cache, per_caller=True)
 
 
 def follow_user(username: str) -> dict[str, Any]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.authorization import SCOPES, granted
-from api.context import services, session
-from api.problems import OAuthError
 from db import users
+from shell.request import SCOPES, OAuthError, granted, services, session
 
 
 def issue_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -26,11 +26,11 @@ from flask import request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.context import caller_id, session
 from db import idempotency
 from db.errors import unreachable
 from db.models import utcnow
 from db.session import begin_again
+from shell.state import caller_id, session
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _release(s: Session, me: int, key: str, claimed: idempotency.Claim) -> None:
     except SQLAlchemyError as e:
         # the request's own error is the one to report; the claim is then abandoned, and a
         # retry takes it over once idempotency.LEASE has passed. With the database out of
-        # reach that is every keyed write: a line each, and no traceback (api/problems.py
+        # reach that is every keyed write: a line each, and no traceback (shell/problems.py
         # tells of the outage)
         log.warning("could not release an idempotency key", exc_info=not unreachable(e))
         s.rollback()

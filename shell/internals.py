@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 from connexion.spec import OpenAPISpecification
 
-from api.middleware import BufferedWSGI
+from shell.middleware import BufferedWSGI
 
 
 def bridge_flask(app: Any, bridge: BufferedWSGI) -> None:
-    """Serve Flask through our bridge (api.middleware.BufferedWSGI) instead of Connexion's.
+    """Serve Flask through our bridge (shell.middleware.BufferedWSGI) instead of Connexion's.
 
     The bridge is the attribute `asgi_app` of the app's innermost ASGI app."""
     app._middleware_app.asgi_app = bridge

@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import PayloadTooLarge, RequestTimeout
+from shell.problems import PayloadTooLarge, RequestTimeout
 
 
 class ServicesMiddleware:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import render
-from api.articles import committed
-from api.context import caller_id, session
 from db import articles
+from handlers import render
+from shell.request import caller_id, committed, session
 
 
 def favorite_article(slug: str) -> dict[str, Any]:

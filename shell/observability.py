@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import metrics
-from api.authorization import CONTEXT_KEY
+from shell import metrics
+from shell.authorization import CONTEXT_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # an id from the client or a proxy is kept when it is visible ASCII and not too long, so it can
@@ -172,7 +172,7 @@ class EdgeMiddleware:
 
     def _record(self, scope: Scope, status: int, seconds: float, rid: str) -> None:
         extensions = scope.get("extensions", {})
-        # Connexion routes by the resolved handler name, `api.articles.get_article`
+        # Connexion routes by the resolved handler name, `handlers.articles.get_article`
         resolved = extensions.get("connexion_routing", {}).get("operation_id")
         operation = resolved.rsplit(".", 1)[-1] if resolved else None
         if self.metrics_enabled:

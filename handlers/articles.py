@@ -7,14 +7,28 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
-from flask import request
 from sqlalchemy.orm import Session
 
-from api import conditional, paging, render
-from api.context import caller, caller_id, refuse_read_only, session, viewer_id
-from api.idempotency import idempotent
 from db import articles
 from db.articles import Filters
+from handlers import render
+from shell.request import (
+    PRIVATE,
+    PUBLIC,
+    Paged,
+    Reply,
+    caller,
+    caller_id,
+    committed,
+    idempotent,
+    page,
+    refuse_read_only,
+    require_current,
+    session,
+    shown,
+    sibling_url,
+    viewer_id,
+)
 
 
 def list_articles(
@@ -23,37 +37,34 @@ def list_articles(
     tag: str | None = None,
     author: str | None = None,
     favorited: str | None = None,
-) -> paging.Paged:
-    # tags are stored NFC (api/validation.py): a decomposed spelling finds them too
+) -> Paged:
+    # tags are stored NFC (shell/validation.py): a decomposed spelling finds them too
     tag = unicodedata.normalize("NFC", tag) if tag else tag
     filters = Filters(tag=tag, author=author, favorited=favorited)
     return _page(filters, viewer=viewer_id(), limit=limit, offset=offset)
 
 
-def list_feed(limit: int, offset: int) -> paging.Paged:
+def list_feed(limit: int, offset: int) -> Paged:
     me = caller_id()
     return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
 
 
-def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> paging.Paged:
+def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> Paged:
     rows, total = articles.page(session(), filters, viewer_id=viewer, limit=limit, offset=offset)
     cards = [render.article(row, articles.tag_list(row)) for row in rows]
-    return paging.page(
-        {"articles": cards, "articlesCount": total}, total, limit=limit, offset=offset
-    )
+    return page({"articles": cards, "articlesCount": total}, total, limit=limit, offset=offset)
 
 
-def get_article(slug: str) -> conditional.Reply:
+def get_article(slug: str) -> Reply:
     viewer = viewer_id()
-    reply = shown(session(), slug, viewer)
-    data, status, headers = conditional.shown(
-        reply, cache=conditional.PUBLIC if viewer is None else conditional.PRIVATE, per_caller=True
+    reply = _article(session(), slug, viewer)
+    data, status, headers = shown(
+        reply, cache=PUBLIC if viewer is None else PRIVATE, per_caller=True
     )
     current = reply["article"]["slug"]
     if current != slug:
         # asked for by a slug it had before a new title: say where it lives now (RFC 6596)
-        here = request.base_url.rsplit("/", 1)[0]
-        headers["Link"] = f'<{here}/{quote(current, safe="")}>; rel="canonical"'
+        headers["Link"] = f'<{sibling_url(quote(current, safe=""))}>; rel="canonical"'
     return data, status, headers
 
 
@@ -95,34 +106,27 @@ def create_article(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
     s, me = session(), caller_id()
     article = articles.owned_by(s, slug, me, lock=True)
-    conditional.require_current(lambda: shown(s, slug, me))
-    refuse_read_only(lambda: shown(s, slug, me)["article"])
+    require_current(lambda: _article(s, slug, me))
+    refuse_read_only(lambda: _article(s, slug, me)["article"])
     fields = body["article"]
     changes = {k: fields[k] for k in ("title", "description", "body", "tagList") if k in fields}
     for k in ("title", "description"):
         if k in changes:
             changes[k] = changes[k].strip()
     articles.update(s, article, changes)
-    return committed(s, shown(s, article.slug, me))
+    return committed(s, _article(s, article.slug, me))
 
 
 def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
     s, me = session(), caller()
     article = articles.owned_by(s, slug, me.id, moderating=me.moderates, lock=True)
-    conditional.require_current(lambda: shown(s, slug, me.id))
+    require_current(lambda: _article(s, slug, me.id))
     articles.delete_article(s, article, by=me.id, reason=reason)
     s.commit()
     return None, 204
 
 
-def committed(s: Session, reply: dict[str, Any]) -> dict[str, Any]:
-    """Commit, then answer with what was read inside the transaction: the reply shows exactly
-    what was committed, without a second transaction to read it back."""
-    s.commit()
-    return reply
-
-
-def shown(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:
+def _article(s: Session, slug: str, viewer: int | None) -> dict[str, Any]:
     """The article as the viewer sees it, fresh from the database."""
     row = articles.card(s, slug, viewer_id=viewer)
     return {"article": render.article(row, articles.tag_list(row), with_body=True)}

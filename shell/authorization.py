@@ -8,7 +8,7 @@ The OAuth2 scheme lists the same scopes for Swagger UI and SDKs; OpenAPI 3.0 giv
 and Bearer schemes no scopes, hence the extensions, which hold for every scheme alike.
 
 `AuthorizationMiddleware` sits in Connexion's stack after authentication (the security
-handlers in api/security.py, which only check the token) and before request validation, so a
+handlers in shell/authentication.py, which only check the token) and before request validation, so a
 caller without a scope learns nothing from validation errors. Every request's caller is
 settled by `Policy.settle`: the role, status and token generation in one statement, and a
 `Caller` left in the request's context for the handlers.
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import Unauthorized
 from db import users
 from db.errors import Forbidden
 from db.session import open_session
+from shell.problems import Unauthorized
 
 # what each scope allows is described on the OAuth2 scheme in openapi/api.yaml
 _MODERATION = frozenset({"articles:moderate", "comments:moderate"})

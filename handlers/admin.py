@@ -1,19 +1,19 @@
 """Administration: users, roles, suspensions and the audit log. Every operation here needs a
-scope that only admins have, which api/authorization.py checks before any of these runs."""
+scope that only admins have, which shell/authorization.py checks before any of these runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api import paging, render
-from api.context import caller_id, session
 from db import audit, users
+from handlers import render
+from shell.request import Paged, caller_id, page, session
 
 
-def list_users(limit: int, offset: int, q: str | None = None) -> paging.Paged:
+def list_users(limit: int, offset: int, q: str | None = None) -> Paged:
     rows, total = users.listing(session(), prefix=q, limit=limit, offset=offset)
     body = {"users": [render.managed_user(r) for r in rows], "usersCount": total}
-    return paging.page(body, total, limit=limit, offset=offset)
+    return page(body, total, limit=limit, offset=offset)
 
 
 def get_user(username: str) -> dict[str, Any]:
@@ -38,10 +38,10 @@ def reinstate_user(username: str) -> dict[str, Any]:
     return _shown(username, commit=True)
 
 
-def list_audit_log(limit: int, offset: int) -> paging.Paged:
+def list_audit_log(limit: int, offset: int) -> Paged:
     rows, total = audit.page(session(), limit=limit, offset=offset)
     body = {"entries": [render.audit_entry(r) for r in rows], "entriesCount": total}
-    return paging.page(body, total, limit=limit, offset=offset)
+    return page(body, total, limit=limit, offset=offset)
 
 
 def _shown(username: str, *, commit: bool = False) -> dict[str, Any]:
