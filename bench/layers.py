@@ -35,7 +35,8 @@ from bench.run import fresh_database, process_group
 ROOT = Path(__file__).resolve().parent.parent
 
 # innermost first: a sample belongs to the first of these its stack shows, from the leaf up
-_HANDLERS = "articles|comments|favorites|profiles|users|tags|idempotency|context|conditional|paging"
+_HANDLERS = "admin|articles|auth|comments|favorites|profiles|users|tags"
+_HELPERS = "idempotency|request|state|conditional|paging"
 LAYERS: list[tuple[str, re.Pattern[str]]] = [
     (name, re.compile(pattern))
     for name, pattern in [
@@ -43,26 +44,40 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
         ("SQLAlchemy", r"\(sqlalchemy/"),
         ("JWT (PyJWT)", r"\(jwt/"),
         ("access log (logging, python-json-logger)", r"\((logging/|pythonjsonlogger/)"),
-        ("metrics (prometheus-client)", r"\((prometheus_client/|api/metrics\.py)"),
-        ("rendering (handlers/render.py, orjson)", r"\((api/render\.py|orjson)"),
-        ("our handlers and queries (api/, db/)", rf"\((api/({_HANDLERS})\.py|db/)"),
+        ("metrics (prometheus-client)", r"\((prometheus_client/|shell/metrics\.py)"),
+        ("rendering (handlers/render.py, orjson)", r"\((handlers/render\.py|orjson)"),
+        (
+            "our handlers and queries (handlers/, db/)",
+            rf"\((handlers/({_HANDLERS})\.py|shell/({_HELPERS})\.py|db/)",
+        ),
         ("Flask and Werkzeug", r"\((flask|werkzeug)/"),
         (
-            "the WSGI bridge (BufferedWSGI, the thread hand-off)",
-            r"(BufferedWSGI|\(concurrent/futures/|\(threading\.py)",
+            "the thread hand-off (shell/threads.py)",
+            r"\((shell/threads\.py|threading\.py|queue\.py)",
         ),
         (
             "request validation (jsonschema, shell/validation.py)",
-            r"\((jsonschema|referencing|jsonschema_specifications)/|\(api/validation\.py",
+            r"\((jsonschema|referencing|jsonschema_specifications)/|\(shell/validation\.py",
         ),
-        ("rate limits (shell/ratelimit.py, redis)", r"\((api/ratelimit\.py|redis/|limits/)"),
-        ("our middleware (observability, authorization, body limit)", r"\(api/"),
-        ("Connexion and Starlette (routing, security, middleware)", r"\((connexion|starlette)/"),
+        ("rate limits (shell/ratelimit/, redis)", r"\((shell/ratelimit/|redis/|limits/)"),
+        ("the pipeline's own steps (shell/)", r"\(shell/"),
+        ("Connexion and Starlette (routing, binding, CORS)", r"\((connexion|starlette)/"),
         ("uvicorn and the event loop", r"\((uvicorn|uvicorn_worker|asyncio|httptools|uvloop)/"),
     ]
 ]
 # a stack whose leaf is one of these is waiting, not working
-IDLE = re.compile(r"^(_worker \(concurrent/futures/thread\.py|Runner\.run|select |poll |wait )")
+IDLE = re.compile(
+    "|".join(
+        [
+            r"^(_serve \(shell/threads\.py",
+            r"_worker \(concurrent/futures/thread\.py",
+            r"Runner\.run",
+            "select ",
+            "poll ",
+            "wait )",
+        ]
+    )
+)
 
 
 def article(n: int) -> dict[str, Any]:

@@ -61,9 +61,10 @@ PRODUCTION = {
 # Beside it, in the same run: the same service with each of those features switched off, so
 # the table says what they cost (README, Benchmarks).
 FEATURES_OFF = {"ACCESS_LOG": "off", "METRICS": "off", "RATE_LIMITS": "off"}
-# The last commit before issue 11's first change: every read and write is measured against it,
-# side by side, so the issue's changes are judged on the same machine in the same minutes.
-BASELINE = "abae995"
+# The last commit before issue 20's first change (the request path as one pipeline): every read
+# and write is measured against it, side by side, so the issue's changes are judged on the same
+# machine in the same minutes.
+BASELINE = "68e5a2d"
 
 
 @dataclass(frozen=True)

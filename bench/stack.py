@@ -11,10 +11,10 @@ client's part included), the rate that makes, and the worker's CPU per request (
 
 The stacks, each with one operation that answers a small fixed JSON body (bench/stack_apps.py):
 a bare ASGI app on uvicorn; Connexion's AsyncApp; Connexion's FlaskApp behind Connexion's own
-bridge to Flask (a2wsgi) and behind this service's (shell.middleware.BufferedWSGI); plain Flask
-on gunicorn's sync workers (the plain-Flask peer's stack). Then this service itself (`make
-serve`, production defaults, a new PostgreSQL database): GET /api/tags and the four writes the
-issue measures, shaped as `make bench`'s sequential writes send them.
+bridge to Flask (a2wsgi); this service's pipeline (shell/pipeline.py) on the same operation;
+plain Flask on gunicorn's sync workers (the plain-Flask peer's stack). Then this service
+itself (`make serve`, production defaults, a new PostgreSQL database): GET /api/tags and the
+four writes the issue measures, shaped as `make bench`'s sequential writes send them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,14 @@ from pathlib import Path
 
 from bench import writes
 from bench.layers import ROOT, cpu_seconds, one_worker
-from bench.run import fresh_database, process_group, wait_ready, worker_pids
+from bench.run import (
+    BASELINE,
+    baseline_checkout,
+    fresh_database,
+    process_group,
+    wait_ready,
+    worker_pids,
+)
 
 UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
 SYNC = ["--worker-class", "sync"]
@@ -50,8 +57,8 @@ STACKS = [
         [*UVICORN, "bench.stack_apps:connexion_flask()"],
     ),
     (
-        "Connexion FlaskApp, this service's bridge",
-        [*UVICORN, "bench.stack_apps:connexion_flask_buffered()"],
+        "this service's pipeline, the same operation",
+        [*UVICORN, "bench.stack_apps:pipeline()"],
     ),
     ("plain Flask, gunicorn sync worker", [*SYNC, "bench.stack_apps:plain_flask()"]),
 ]
@@ -158,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--block", type=int, default=200, help="requests per server per round")
     p.add_argument("--port", type=int, default=8291, help="the first of the ports used")
+    p.add_argument(
+        "--baseline",
+        default=BASELINE,
+        metavar="REF",
+        help="serve this commit too, from a git worktree on a database of its own, and measure "
+        "its GET /api/tags and writes in the same rounds ('': no baseline)",
+    )
     args = p.parse_args(argv)
     with ExitStack() as stack:
         servers = []
@@ -172,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             Served(f"this service: {name}", worker, send)
             for name, send in service_requests(f"http://127.0.0.1:{port}")
         ]
+        if args.baseline:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            checkout = stack.enter_context(baseline_checkout(args.baseline, workdir))
+            database = stack.enter_context(fresh_database("postgresql", workdir))
+            worker = stack.enter_context(one_worker(checkout.root, database, port + 1))
+            servers += [
+                Served(f"baseline {checkout.commit}: {name}", worker, send)
+                for name, send in service_requests(f"http://127.0.0.1:{port + 1}")
+            ]
         measure(servers, args.rounds, args.block)
     print(
         f"One client, a new connection per request, one worker each; medians of {args.rounds} "

@@ -4,15 +4,19 @@ middleware of ours. gunicorn loads them by name (`bench.stack_apps:connexion_fla
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import connexion
 import flask
+import orjson
+from connexion.resolver import Resolver
 from starlette.types import Receive, Scope, Send
 
-from shell import internals as connexion_private
-from shell.middleware import BufferedWSGI
+from app import build_pipeline, build_services
+from settings import Settings
+from shell import observability
 
 BODY = b'{"tags":["ping","pong"]}'
 SPEC: dict[str, Any] = {
@@ -66,12 +70,24 @@ def connexion_flask() -> Any:
     return app
 
 
-def connexion_flask_buffered() -> Any:
-    """FlaskApp behind this service's bridge (shell.middleware.BufferedWSGI), as app.py runs it."""
-    app = connexion_flask()
-    executor = ThreadPoolExecutor(thread_name_prefix="handler", max_workers=4)
-    connexion_private.bridge_flask(app, BufferedWSGI(app.app.wsgi_app, executor))
-    return app
+def pipeline() -> Any:
+    """This service's pipeline (shell/pipeline.py) with production defaults, on the same one
+    operation, public and rate-limited like GET /api/tags: a request id, the security headers,
+    CORS, routing, the rate limit, the hand-off to a handler thread in Flask's request context,
+    validation, the access log and the metrics."""
+    database = Path(tempfile.gettempdir()) / "conduit-bench-floor.db"  # never opened
+    # counted, but never refused: one client sends far more than 300 a minute
+    settings = Settings(
+        secret_key="k" * 40,
+        database_url=f"sqlite:///{database}",
+        rate_limit_default="100000000/minute",
+    )
+    observability.configure_logging(settings.log_format, settings.log_level)
+    spec = {**SPEC, "x-rate-limit": "default"}
+    spec["paths"] = {"/ping": {"get": {**SPEC["paths"]["/ping"]["get"], "security": []}}}
+    return build_pipeline(
+        build_services(settings, None), spec, orjson.dumps(spec).decode(), Resolver()
+    )
 
 
 def plain_flask() -> flask.Flask:

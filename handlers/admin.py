@@ -23,19 +23,19 @@ def get_user(username: str) -> dict[str, Any]:
 def change_role(username: str, body: dict[str, Any]) -> dict[str, Any]:
     s = session()
     users.set_role(s, users.by_username(s, username), body["role"], by=caller_id())
-    return _shown(username, commit=True)
+    return _shown(username)
 
 
 def suspend_user(username: str, body: dict[str, Any]) -> dict[str, Any]:
     s = session()
     users.suspend(s, users.by_username(s, username), body["reason"], by=caller_id())
-    return _shown(username, commit=True)
+    return _shown(username)
 
 
 def reinstate_user(username: str) -> dict[str, Any]:
     s = session()
     users.reinstate(s, users.by_username(s, username), by=caller_id())
-    return _shown(username, commit=True)
+    return _shown(username)
 
 
 def list_audit_log(limit: int, offset: int) -> Paged:
@@ -44,10 +44,6 @@ def list_audit_log(limit: int, offset: int) -> Paged:
     return page(body, total, limit=limit, offset=offset)
 
 
-def _shown(username: str, *, commit: bool = False) -> dict[str, Any]:
+def _shown(username: str) -> dict[str, Any]:
     """The user as it is now, read inside the transaction that changed it, if any."""
-    s = session()
-    reply = {"user": render.managed_user(users.managed(s, username))}
-    if commit:
-        s.commit()
-    return reply
+    return {"user": render.managed_user(users.managed(session(), username))}

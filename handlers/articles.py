@@ -19,7 +19,6 @@ from shell.request import (
     Reply,
     caller,
     caller_id,
-    committed,
     idempotent,
     page,
     refuse_read_only,
@@ -114,7 +113,7 @@ def update_article(slug: str, body: dict[str, Any]) -> dict[str, Any]:
         if k in changes:
             changes[k] = changes[k].strip()
     articles.update(s, article, changes)
-    return committed(s, _article(s, article.slug, me))
+    return _article(s, article.slug, me)
 
 
 def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
@@ -122,7 +121,6 @@ def delete_article(slug: str, reason: str | None = None) -> tuple[None, int]:
     article = articles.owned_by(s, slug, me.id, moderating=me.moderates, lock=True)
     require_current(lambda: _article(s, slug, me.id))
     articles.delete_article(s, article, by=me.id, reason=reason)
-    s.commit()
     return None, 204
 
 

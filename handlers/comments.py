@@ -41,5 +41,4 @@ def delete_comment(slug: str, id_: int, reason: str | None = None) -> tuple[None
     s, me = session(), caller()
     article = articles.by_slug(s, slug)
     comments.delete(s, article, id_, by=me.id, moderating=me.moderates, reason=reason)
-    s.commit()
     return None, 204

@@ -6,7 +6,7 @@ from typing import Any
 
 from db import articles
 from handlers import render
-from shell.request import caller_id, committed, session
+from shell.request import caller_id, session
 
 
 def favorite_article(slug: str) -> dict[str, Any]:
@@ -20,4 +20,4 @@ def unfavorite_article(slug: str) -> dict[str, Any]:
 def _favorited(slug: str, *, favorite: bool) -> dict[str, Any]:
     s = session()
     row = articles.favorite_card(s, slug, caller_id(), favorite=favorite)
-    return committed(s, {"article": render.article(row, articles.tag_list(row), with_body=True)})
+    return {"article": render.article(row, articles.tag_list(row), with_body=True)}

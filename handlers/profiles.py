@@ -19,12 +19,10 @@ def get_profile(username: str) -> Reply:
 def follow_user(username: str) -> dict[str, Any]:
     s = session()
     followee = users.follow(s, caller_id(), username)
-    s.commit()
     return {"profile": render.profile(followee, following=True)}
 
 
 def unfollow_user(username: str) -> dict[str, Any]:
     s = session()
     followee = users.unfollow(s, caller_id(), username)
-    s.commit()
     return {"profile": render.profile(followee, following=False)}

@@ -12,12 +12,14 @@ from shell.request import (
     Reply,
     Unauthorized,
     current_user,
+    login_failures,
+    passwords,
     presented_token,
     refuse_read_only,
     require_current,
-    services,
     session,
     shown,
+    tokens,
 )
 
 # every answer here carries a token, which no cache may keep
@@ -25,35 +27,33 @@ TOKEN_HEADERS = {"Cache-Control": NO_STORE}
 
 
 def login_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    s, svc = session(), services()
+    s, hashing = session(), passwords()
     credentials = body["user"]
-    failures = svc.rate_limits.login_failures(credentials["email"])  # 429 before guessing
+    failures = login_failures(credentials["email"])  # 429 before guessing
     user = users.by_email(s, credentials["email"])
     # verified even for an unknown email, so that both answers look and take the same
-    ok = svc.passwords.verify(user.password_hash if user else None, credentials["password"])
+    ok = hashing.verify(user.password_hash if user else None, credentials["password"])
     if user is None or not ok:
         failures.count()
         raise Unauthorized({"email or password": ["is invalid"]}, "Wrong email or password.")
     # only with the right password: a wrong one gets the same answer for every account
     if user.status != "active":
         raise users.account_suspended()
-    if svc.passwords.needs_rehash(user.password_hash):
-        user.password_hash = svc.passwords.hash(credentials["password"])
-        s.commit()
+    if hashing.needs_rehash(user.password_hash):
+        user.password_hash = hashing.hash(credentials["password"])
     return _shown(user), 200, TOKEN_HEADERS
 
 
 def register_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    s, svc = session(), services()
+    s = session()
     fields = body["user"]
     refuse_read_only()
     user = users.create(
         s,
         username=fields["username"],
         email=fields["email"],
-        password_hash=svc.passwords.hash(fields["password"]),
+        password_hash=passwords().hash(fields["password"]),
     )
-    s.commit()
     return _shown(user), 201, TOKEN_HEADERS
 
 
@@ -65,7 +65,7 @@ def get_current_user() -> Reply:
 
 
 def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    s, svc = session(), services()
+    s = session()
     fields = body["user"]
 
     def refuse_stale(me: User) -> None:
@@ -78,26 +78,23 @@ def update_current_user(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict
     changes.update({k: fields[k] or None for k in ("bio", "image") if k in fields})
     if "password" in fields:
         # hashed before the account is locked, which then stays locked for milliseconds
-        changes["password_hash"] = svc.passwords.hash(fields["password"])
+        changes["password_hash"] = passwords().hash(fields["password"])
     # locked and read again: of two conditional edits at once, the second sees the first's
     me = current_user(lock=True)
     refuse_stale(me)
     users.update(s, me, changes)
     if "password" in fields:
         users.revoke_tokens(s, me)  # the reply carries a token of the new generation
-        s.commit()
         return _shown(me), 200, TOKEN_HEADERS
-    s.commit()
     return render.user(me, presented_token()), 200, TOKEN_HEADERS
 
 
 def logout_everywhere() -> tuple[None, int]:
     s, me = session(), current_user()
     users.revoke_tokens(s, me)
-    s.commit()
     return None, 204
 
 
 def _shown(user: User) -> dict[str, Any]:
     """The user with a fresh token of their current generation."""
-    return render.user(user, services().tokens.issue(user.id, user.token_generation))
+    return render.user(user, tokens().issue(user.id, user.token_generation))

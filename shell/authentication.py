@@ -10,17 +10,12 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from connexion.lifecycle import ConnexionRequest
 
 from shell.problems import Unauthorized
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 SCHEMES = ("token", "bearer")
-# where a request's decoded token is kept (in the ASGI scope's state), so that the rate limiter,
-# which runs before authentication to key the request by its user, and the security handlers
-# decode it once between them: a decode costs about 75 us, a tenth of a cheap request
-DECODED_KEY = "decoded_token"
 
 
 @dataclass(frozen=True)
@@ -77,19 +72,6 @@ def token_of(header: str) -> str:
     return token.strip()
 
 
-def decode_once(state: dict[str, Any], tokens: Tokens, token: str) -> dict[str, Any]:
-    """The token's claims, decoded at most once per request (`state` is the request's): only
-    a valid token is kept, so a refused one is refused again, with its reason, wherever it is
-    decoded next."""
-    seen = state.get(DECODED_KEY)
-    if seen is not None and seen[0] == token:
-        claims: dict[str, Any] = seen[1]
-        return claims
-    claims = tokens.decode(token)
-    state[DECODED_KEY] = (token, claims)
-    return claims
-
-
 def credentials(header: str) -> tuple[str, str]:
     """`Authorization: <scheme> <token>` as its scheme and token, unchecked."""
     scheme, _, token = header.strip().partition(" ")
@@ -134,31 +116,34 @@ class Passwords:
         return self._hasher.check_needs_rehash(password_hash)
 
 
-# --- security handlers named in openapi/api.yaml --------------------------------------------
+# --- the pipeline's step -----------------------------------------------------------------------
 
 
-def _tokens(request: ConnexionRequest) -> Tokens:
-    tokens: Tokens = request.scope["state"]["conduit"].tokens
-    return tokens
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What an operation's `security` asks: nothing (public), or a token, or a token or none."""
+
+    public: bool
+    anonymous: bool  # `{}` is one of the alternatives
+
+    @classmethod
+    def of(cls, security: list[dict[str, Any]] | None) -> Requirement:
+        alternatives = security or []
+        return cls(public=not alternatives, anonymous=any(not a for a in alternatives))
 
 
-def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
-    """`Authorization: Bearer <jwt>` (the http bearer scheme)."""
-    return decode_once(request.scope.setdefault("state", {}), _tokens(request), token)
-
-
-def token_info(header: str, request: ConnexionRequest) -> dict[str, Any]:
-    """`Authorization: Token <jwt>` (the RealWorld apiKey scheme); Bearer works here too."""
-    return bearer_info(token_of(header), request)
-
-
-def oauth2_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
-    """`Authorization: Bearer <jwt>` from the OAuth2 password flow: the same tokens."""
-    return bearer_info(token, request)
-
-
-def scopes_granted_later(_required: list[str], _token_scopes: Any) -> bool:
-    """Connexion's scope check would trust the token's own list; a role changes without the
-    token changing, so scopes are decided from the database after authentication, for every
-    scheme alike (shell/authorization.py)."""
-    return True
+def authenticate(
+    requirement: Requirement, header: str | None, tokens: Tokens
+) -> tuple[dict[str, Any] | None, Unauthorized | None]:
+    """The verified claims of the request's token (None when it sent none or a bad one), and
+    why the request is refused, if it is: no token where one is required, or a token that is
+    not valid. A public operation refuses nothing; its token, if valid, still names the user
+    the request counts against."""
+    if header is None:
+        if requirement.public or requirement.anonymous:
+            return None, None
+        return None, Unauthorized.on("token", "is missing", "No authorization token provided")
+    try:
+        return tokens.from_header(header), None
+    except Unauthorized as refused:
+        return None, None if requirement.public else refused

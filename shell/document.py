@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 import yaml
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
+
+from shell.answers import Answer
 
 JSON = b"application/json"
 YAML = b"application/yaml; charset=utf-8"
@@ -26,8 +28,7 @@ class SpecDocument:
     """Answers GET and HEAD for the two document URLs under the spec's base path, with an
     entity tag so that a generator or Swagger UI revalidating it gets a 304."""
 
-    def __init__(self, app: ASGIApp, *, spec: dict[str, Any], text: str) -> None:
-        self.app = app
+    def __init__(self, *, spec: dict[str, Any], text: str) -> None:
         self.spec = spec
         self.text = text  # the file as written, comments and order kept, for the YAML
         base = spec["servers"][0]["url"].rstrip("/")
@@ -37,11 +38,11 @@ class SpecDocument:
         }
         self.cache: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.renderers.get(scope["path"]) if scope["type"] == "http" else None
+    def answer(self, scope: Scope) -> Answer | None:
+        """The document, if the request is for it; None for any other request."""
+        route = self.renderers.get(scope["path"])
         if route is None or scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
+            return None
         media_type, render = route
         prefix = scope.get("root_path", "").rstrip("/")
         key = (scope["path"], prefix)
@@ -55,12 +56,10 @@ class SpecDocument:
             (b"etag", etag),
             (b"cache-control", b"no-cache"),  # revalidate: a deploy may change it any time
         ]
-        if not fresh:
-            headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 304 if fresh else 200,
-                    "headers": headers})  # fmt: skip
-        send_body = not fresh and scope["method"] == "GET"
-        await send({"type": "http.response.body", "body": body if send_body else b""})
+        if fresh:
+            return Answer(304, headers, b"")
+        headers.append((b"content-length", str(len(body)).encode()))
+        return Answer(200, headers, body)
 
     def _servers(self, prefix: str) -> dict[str, Any]:
         if not prefix:

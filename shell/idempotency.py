@@ -2,11 +2,11 @@
 
 A request with the header claims the key for its user in a short transaction of its own, which
 is committed at once: a duplicate arriving meanwhile finds the claim and gets 409. The handler
-then runs, and its response is recorded in the transaction of what it created; a retry with the
+then runs, and its response is recorded in the transaction of what it created (which the
+pipeline commits, shell/state.py); a retry with the
 same key, operation, path and body gets that response again, marked `Idempotent-Replayed:
 true`, and creates nothing. A failed request lets its key go, so a corrected retry can run.
-Without the header nothing here touches the database: the handler's work is committed as it
-always was.
+Without the header nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from typing import Any, ParamSpec
 import orjson
 from flask import request
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from db import idempotency
 from db.errors import unreachable
 from db.models import utcnow
 from db.session import begin_again
-from shell.state import caller_id, session
+from shell import state
 
 log = logging.getLogger(__name__)
 
@@ -88,53 +87,52 @@ PURGE = Schedule(PURGE_EVERY_SECONDS)
 
 
 def idempotent(handler: Callable[P, Created]) -> Callable[P, Answer]:
-    """Make a create operation honour `Idempotency-Key`. The handler leaves its transaction
-    open; this commits it, with the response recorded when the request carries a key."""
+    """Make a create operation honour `Idempotency-Key`. With a key, the key is claimed in a
+    transaction of its own, and the response is recorded in the handler's, which the pipeline
+    commits; if that is rolled back instead, the key is let go."""
 
     @functools.wraps(handler)  # Connexion reads the handler's parameters through this
     def run(*args: P.args, **kwargs: P.kwargs) -> Answer:
         header = request.headers.get(HEADER)
-        s = session()
         if header is None:
             reply, status = handler(*args, **kwargs)
-            s.commit()
             return reply, status, {}
-        me, key = caller_id(), key_of(header)
-        claimed = _claim(s, me, key, request_fingerprint(handler.__name__, kwargs))
+        served = state.current()
+        assert served.caller is not None  # every create requires a token
+        s, me, key = served.session(), served.caller.id, key_of(header)
+        served.idempotency_key = key
+        claimed = _claim(served, me, key, request_fingerprint(handler.__name__, kwargs))
         if isinstance(claimed, idempotency.Replay):
             return orjson.loads(claimed.body), claimed.status, {REPLAYED: "true"}
         begin_again(s)
-        try:
-            reply, status = handler(*args, **kwargs)
-            body = orjson.dumps(reply).decode()
-            idempotency.record(s, user_id=me, key=key, claim=claimed, status=status, body=body)
-            s.commit()
-        except Exception:
-            _release(s, me, key, claimed)
-            raise
+        served.on_rollback(functools.partial(_release, served, me, key, claimed))
+        reply, status = handler(*args, **kwargs)
+        body = orjson.dumps(reply).decode()
+        idempotency.record(s, user_id=me, key=key, claim=claimed, status=status, body=body)
         return reply, status, {}
 
     return run
 
 
 def _claim(
-    s: Session, me: int, key: str, fingerprint: str
+    served: state.RequestState, me: int, key: str, fingerprint: str
 ) -> idempotency.Claim | idempotency.Replay:
     """Claim the key, committed at once: a duplicate sees the claim while the work runs."""
-    now = utcnow()
+    s, now = served.session(), utcnow()
     if PURGE.due():
         idempotency.purge(s, now=now, limit=PURGE_BATCH)
     claimed = idempotency.claim(s, user_id=me, key=key, fingerprint=fingerprint, now=now)
-    s.commit()
+    served.commit()
     return claimed
 
 
-def _release(s: Session, me: int, key: str, claimed: idempotency.Claim) -> None:
-    s.rollback()
+def _release(served: state.RequestState, me: int, key: str, claimed: idempotency.Claim) -> None:
+    """After the work was rolled back: the key is free again, so a corrected retry can use it."""
+    s = served.session()
     try:
         begin_again(s)
         idempotency.release(s, user_id=me, key=key, claim=claimed)
-        s.commit()
+        served.commit()
     except SQLAlchemyError as e:
         # the request's own error is the one to report; the claim is then abandoned, and a
         # retry takes it over once idempotency.LEASE has passed. With the database out of

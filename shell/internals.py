@@ -1,7 +1,12 @@
-"""The two places where this app reaches into Connexion's private parts, and why.
+"""Every place where this service relies on a library's private parts or on the wording of its
+messages, and why; nothing else of ours does (tests/test_internals.py fails by name when an
+upgrade moves one of them).
 
-Connexion 3 offers no option for either. tests/test_connexion_private.py fails loudly when an
-upgrade moves what these rely on.
+- Connexion checks the whole document against the OpenAPI metaschema each time a
+  `Specification` is made (`OpenAPISpecification._validate_spec`), with no option to check it
+  once: `validate_each_document_once`.
+- Starlette's CORS middleware says which part of a preflight it refuses only in the text of
+  its plain-text answer ("Disallowed CORS origin, method, headers"): `refused_cors_part`.
 """
 
 from __future__ import annotations
@@ -11,15 +16,6 @@ from typing import Any
 
 import orjson
 from connexion.spec import OpenAPISpecification
-
-from shell.middleware import BufferedWSGI
-
-
-def bridge_flask(app: Any, bridge: BufferedWSGI) -> None:
-    """Serve Flask through our bridge (shell.middleware.BufferedWSGI) instead of Connexion's.
-
-    The bridge is the attribute `asgi_app` of the app's innermost ASGI app."""
-    app._middleware_app.asgi_app = bridge
 
 
 def validate_each_document_once() -> None:
@@ -42,3 +38,11 @@ def validate_each_document_once() -> None:
 
     validate_once.validates_once = True  # type: ignore[attr-defined]  # marks it installed
     OpenAPISpecification._validate_spec = classmethod(validate_once)
+
+
+CORS_REFUSAL = "Disallowed CORS "
+
+
+def refused_cors_part(detail: str) -> str:
+    """ "Disallowed CORS method, headers" -> "method, headers": what Starlette refused."""
+    return detail.removeprefix(CORS_REFUSAL)

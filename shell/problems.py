@@ -1,22 +1,20 @@
-"""Every error leaves as RFC 9457 problem details carrying the RealWorld `errors` member, and
-the errors that only HTTP has (the data layer's own are in db/errors.py)."""
+"""Every error leaves as RFC 9457 problem details carrying the RealWorld `errors` member
+(`answer`, the pipeline's one place for it), and the errors that only HTTP has (the data
+layer's own are in db/errors.py)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
 
 import orjson
 from connexion.exceptions import ProblemException
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from db.errors import DomainError, FieldErrors, unreachable
+from shell.answers import Answer
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,6 @@ _DEFAULT_FIELD = {
     415: "body",
 }
 _WWW_AUTHENTICATE = 'Bearer realm="conduit", Token realm="conduit"'
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # what a client is told to wait while the database cannot be reached: about what a restart takes
 RETRY_UNAVAILABLE_SECONDS = 5
 # while it stays unreachable, one warning per this many seconds (per process)
@@ -82,9 +79,25 @@ class OAuthError(Exception):
         self.description = description
 
 
+class MethodNotAllowed(Exception):
+    """The path is routed, but not for this method: 405 with `Allow` (RFC 9110 15.5.6)."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__("Method Not Allowed")
+        self.allowed = allowed
+
+
+class Redirect(Exception):
+    """The path is routed only with (or without) a trailing slash: 307 to that one."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
 def problem(
     status: int, errors: FieldErrors, detail: str, headers: dict[str, str] | None = None
-) -> ConnexionResponse:
+) -> Answer:
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -95,79 +108,48 @@ def problem(
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = _WWW_AUTHENTICATE
-    return ConnexionResponse(
-        status_code=status,
-        mimetype=PROBLEM_JSON,
-        content_type=PROBLEM_JSON,
-        body=orjson.dumps(body),
-        headers=headers,
-    )
+    return Answer.json(status, orjson.dumps(body), headers, content_type=PROBLEM_JSON)
 
 
-def oauth_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, OAuthError)
-    return ConnexionResponse(
-        status_code=400,
-        mimetype="application/json",
-        content_type="application/json",
-        body=orjson.dumps({"error": exc.error, "error_description": exc.description}),
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, DomainError)
-    closing = {"Connection": "close"} if isinstance(exc, RequestTimeout) else None
-    return problem(exc.status_code, exc.errors, exc.detail, closing)
-
-
-async def too_many_requests(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """On the event loop: a synchronous handler would cost a thread hand-off for every refusal,
-    and refusals come in floods."""
-    assert isinstance(exc, TooManyRequests)
-    return problem(429, exc.errors, exc.detail, {"Retry-After": str(exc.retry_after)})
-
-
-def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """Connexion's problems (401 without a token, 415, ...) and routing's 404/405."""
+def answer(exc: Exception) -> Answer:
+    """What the client is told of any exception the request raised."""
+    if isinstance(exc, DomainError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+        if isinstance(exc, RequestTimeout):
+            headers["Connection"] = "close"
+        return problem(exc.status_code, exc.errors, exc.detail, headers)
+    if isinstance(exc, OAuthError):
+        body = {"error": exc.error, "error_description": exc.description}
+        return Answer.json(
+            400, orjson.dumps(body), {"Cache-Control": "no-store"}, content_type="application/json"
+        )
+    if isinstance(exc, Redirect):
+        return Answer(
+            307, [(b"location", exc.location.encode("latin-1")), (b"content-length", b"0")], b""
+        )
+    if isinstance(exc, MethodNotAllowed):
+        errors = {"method": ["method not allowed"]}
+        return problem(405, errors, "Method Not Allowed", {"Allow": ", ".join(exc.allowed)})
     if isinstance(exc, ProblemException):
-        status, detail = exc.status, str(exc.detail or exc.title)
-    elif isinstance(exc, HTTPException):
-        status, detail = exc.status_code, str(exc.detail)
-    else:
-        return server_error(_request, exc)
-    message = _short(status, detail)
+        return _http(exc.status, str(exc.detail or exc.title))
+    if isinstance(exc, HTTPException):
+        return _http(exc.status_code, str(exc.detail))
+    return server_error(exc)
+
+
+def _http(status: int, detail: str) -> Answer:
+    message = _short(status)
     return problem(status, {_DEFAULT_FIELD.get(status, "request"): [message]}, detail)
 
 
-def method_not_allowed(
-    paths: dict[str, Any], base_path: str
-) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:
-    """405 with an `Allow` header listing what the spec declares for the path (RFC 9110)."""
-    routes = [
-        (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base_path + path)) + "$"),
-         ", ".join(m.upper() for m in item if m in _METHODS))
-        for path, item in paths.items()
-    ]  # fmt: skip
-
-    def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-        response = http_error(request, exc)
-        allowed = next((a for pattern, a in routes if pattern.match(request.url.path)), None)
-        if allowed:
-            response.headers["Allow"] = allowed
-        return response
-
-    return handler
-
-
-def server_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+def server_error(exc: Exception) -> Answer:
     if unreachable(exc):
         return unavailable(exc)
     log.error("unhandled error", exc_info=exc)
     return problem(500, {"server": ["internal error"]}, "The server failed; try again later.")
 
 
-def unavailable(exc: Exception) -> ConnexionResponse:
+def unavailable(exc: Exception) -> Answer:
     """The database cannot be reached: nothing is wrong with the request, so 503 with when to
     try again, and a warning in the log rather than a traceback per request."""
     DATABASE_OUTAGE.count(exc)
@@ -210,9 +192,7 @@ class DatabaseOutage:
 DATABASE_OUTAGE = DatabaseOutage(WARN_UNAVAILABLE_EVERY_SECONDS)
 
 
-def _short(status: int, detail: str) -> str:
-    if status == 401 and "No authorization" in detail:
-        return "is missing"
+def _short(status: int) -> str:
     if status == 415:
         return "must be application/json"
     return HTTPStatus(status).phrase.lower()

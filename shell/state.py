@@ -1,128 +1,126 @@
-"""What a handler needs besides its arguments: the app's services, the request's database
-session and the caller, each settled before the handler runs."""
+"""One request's state, shared by every step of the pipeline and the handler, and the app's
+services it reaches them through.
+
+The pipeline (shell/pipeline.py) makes one `RequestState` when a request arrives and every step
+fills in what it settles: the operation (routing), the rate-limit decision, the token's claims
+(authentication), the caller (authorization), the body (body limit), the arguments
+(validation). It is reached one way, `current()`, on the event loop and on the handler's
+thread alike (a context variable, copied across the hop). The request's database session
+belongs to it too, and so does its one commit (`commit`), which the pipeline makes after the
+handler returns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from connexion.context import context as connexion_context
-from connexion.context import operation as connexion_operation
-from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import users
-from db.errors import Invalid, NotFound
-from db.models import User
 from db.session import open_session
 from settings import Settings
-from shell.authentication import Passwords, Tokens, credentials
-from shell.authorization import CONTEXT_KEY, Caller, settle_in_request
+from shell.authentication import Passwords, Tokens
+from shell.authorization import Caller
 from shell.problems import Unauthorized
 from shell.ratelimit import RateLimits
-from shell.validation import READ_ONLY_KEY
+from shell.ratelimit.policy import Quotas
+from shell.threads import HandlerThreads
 
-SAFE_METHODS = frozenset({"get", "head", "options"})
+if TYPE_CHECKING:  # the operation's plan is built by the router, which needs this module
+    from shell.routing import Operation
 
 
 @dataclass(frozen=True)
 class Services:
+    """What the app is built with, once; every request reaches it through its state."""
+
     settings: Settings
     engine: Engine
     sessionmaker: sessionmaker[Session]
     tokens: Tokens
     passwords: Passwords
-    # the handler threads: Flask runs on them, and so does the caller check before validation
-    executor: ThreadPoolExecutor
+    # everything after authentication runs on one of them
+    threads: HandlerThreads
     rate_limits: RateLimits
 
 
-def services() -> Services:
-    found: Services = current_app.extensions["conduit"]
-    return found
+@dataclass(slots=True, eq=False)
+class RequestState:
+    """Everything the steps of one request share, in the order they settle it."""
+
+    services: Services
+    request_id: str
+    # the rate-limit decision: the client's address as counted, and the quotas it was counted
+    # against (the RateLimit fields of the answer)
+    quotas: Quotas
+    operation: Operation | None = None
+    # authentication: the claims of the token, verified; None when it sent none
+    claims: dict[str, Any] | None = None
+    # why the token sent is refused, kept until the rate limit has counted the request
+    refused: Unauthorized | None = None
+    # authorization: who calls, as they are now (None when anonymous)
+    caller: Caller | None = None
+    # the body limit: the whole body as it arrived, or why it is refused
+    body: bytes = b""
+    body_refused: Exception | None = None
+    # validation: read-only fields the body sent back, by name (see `refuse_read_only`)
+    read_only_sent: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    _session: Session | None = None
+    _on_rollback: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the operation may write: any method but GET, HEAD and OPTIONS."""
+        return self.operation is not None and self.operation.writes
+
+    def session(self) -> Session:
+        """The request's session, opened on first use for what the operation does."""
+        if self._session is None:
+            self._session = open_session(self.services.sessionmaker, writes=self.writes)
+        return self._session
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Run `undo` if the request's transaction is rolled back instead of committed."""
+        self._on_rollback.append(undo)
+
+    def commit(self) -> None:
+        """The one commit path: the request's transaction, after its handler returned."""
+        if self._session is not None and self.writes:
+            self._session.commit()
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+        undo, self._on_rollback = self._on_rollback, []
+        for step in undo:
+            step()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()  # anything not committed is rolled back
+            self._session = None
 
 
-def require_operation() -> None:
-    """Flask routes some paths Connexion's router does not (control characters, say); without
-    Connexion's operation context such a request has no handler to run, so it is a 404."""
-    try:
-        connexion_context.get("user")
-    except RuntimeError:
-        raise NotFound.on("resource", "not found", "No operation matches this path.") from None
+_current: contextvars.ContextVar[RequestState] = contextvars.ContextVar("request_state")
 
 
-def session() -> Session:
-    """The request's session, opened on first use for what the operation does: an operation
-    with a safe method only reads, any other may write."""
-    if "db" not in g:
-        writes = connexion_operation.method.lower() not in SAFE_METHODS
-        g.db = open_session(current_app.extensions["sessionmaker"], writes=writes)
-    db: Session = g.db
-    return db
+def current() -> RequestState:
+    """The state of the request being served."""
+    return _current.get()
 
 
-def settle_caller() -> None:
-    """Before every handler: who calls, and whether they may (shell/authorization.py)."""
-    settle_in_request(session)
+def current_or_none() -> RequestState | None:
+    """The state of the request being served, if a request is being served."""
+    return _current.get(None)
 
 
-def close_session(_exc: BaseException | None = None) -> None:
-    if (s := g.pop("db", None)) is not None:
-        s.close()  # anything not committed is rolled back
+def begin(state: RequestState) -> contextvars.Token[RequestState]:
+    return _current.set(state)
 
 
-def caller() -> Caller:
-    """The caller, on an operation that requires authentication."""
-    found = viewer()
-    if found is None:  # pragma: no cover - Connexion refuses such requests before the handler
-        raise Unauthorized.on("token", "is missing")
-    return found
-
-
-def viewer() -> Caller | None:
-    """The caller on an optional-auth operation, None when anonymous."""
-    found: Caller | None = connexion_context.get(CONTEXT_KEY)
-    return found
-
-
-def caller_id() -> int:
-    return caller().id
-
-
-def viewer_id() -> int | None:
-    found = viewer()
-    return None if found is None else found.id
-
-
-def presented_token() -> str:
-    """The token the caller authenticated with, as sent (every scheme carries it the same)."""
-    return credentials(request.headers.get("Authorization", ""))[1]
-
-
-def current_user(*, lock: bool = False) -> User:
-    """The caller as a model, for the operations that show or change the account itself;
-    `lock` for a change, which then takes its turn with any other (db.users.get)."""
-    user = users.get(session(), caller_id(), lock=lock)
-    if user is None:  # pragma: no cover - deleted between the caller check and now
-        raise Unauthorized.on("token", "is invalid", "The token's user no longer exists.")
-    return user
-
-
-def refuse_read_only(current: Callable[[], Mapping[str, Any]] | None = None) -> None:
-    """A body may carry back read-only fields (the spec marks them) with the values the client
-    was given, as frontends that send a whole object back do; any other value is an attempt to
-    set what only the server sets, and is 422. On a create there is nothing yet to send back.
-    `current` shows the resource as the client was given it; it is called only when needed."""
-    sent: dict[str, Any] = connexion_context.get(READ_ONLY_KEY) or {}
-    if not sent:
-        return
-    shown = current() if current is not None else {}
-    changed = sorted(k for k, v in sent.items() if current is None or shown.get(k) != v)
-    if changed:
-        raise Invalid(
-            {name: ["is read-only"] for name in changed},
-            f"Only the server sets {', '.join(changed)}.",
-        )
+def end(token: contextvars.Token[RequestState]) -> None:
+    _current.reset(token)

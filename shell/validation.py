@@ -1,25 +1,37 @@
-"""Request validation: Connexion's validators, reporting each bad field with a short message
-instead of one JSON-Schema dump, as 400 (unreadable) or 422 (breaks a rule)."""
+"""Validation: each operation's parameters and body checked against openapi/api.yaml with
+Connexion's OpenAPI schema validators and bound to the handler's arguments by Connexion
+(`RequestValidator`), each bad field reported with a short message instead of one JSON-Schema
+dump, as 400 (unreadable) or 422 (breaks a rule)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
 import unicodedata
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 import jsonschema_rs
-from connexion.exceptions import BadRequestProblem
+from connexion.datastructures import MediaTypeDict
+from connexion.decorators.parameter import get_arguments, pythonic
+from connexion.exceptions import ProblemException, UnsupportedMediaTypeProblem
 from connexion.json_schema import Draft4RequestValidator
-from connexion.lifecycle import ConnexionRequest
-from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
+from connexion.middleware.response_validation import ResponseValidationOperation
+from connexion.operations import AbstractOperation
+from connexion.utils import extract_content_type, split_content_type
 from jsonschema import FormatChecker, ValidationError
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import Message, Receive, Scope
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import Message, Receive, Scope, Send
 
 from db.errors import FieldErrors, Invalid
 from shell.problems import BadRequest, OAuthError
+from shell.problems import answer as problems_answer
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 # jsonschema's own "email" check only looks for an "@"; this one follows RFC 5321/5322
 _EMAIL = jsonschema_rs.Draft202012Validator({"format": "email"}, validate_formats=True)
@@ -130,9 +142,6 @@ def nfc(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
-READ_ONLY_KEY = "read_only_sent"
-
-
 def read_only_sent(schema: dict[str, Any], body: Any) -> dict[str, Any]:
     """The properties the schema marks `readOnly` that the body carries, by name: a client may
     send back what it was given, but not change it (the handler compares, see
@@ -150,128 +159,177 @@ def read_only_sent(schema: dict[str, Any], body: Any) -> dict[str, Any]:
     return found
 
 
-class BodyValidator(JSONRequestBodyValidator):
-    """JSON bodies: malformed is 400, breaking the schema is 422 with every bad field."""
+@dataclass(frozen=True, slots=True)
+class _Parameter:
+    where: str  # query, path or header
+    name: str
+    required: bool
+    validator: Draft4RequestValidator
 
-    @property
-    def _validator(self) -> Draft4RequestValidator:
-        return Draft4RequestValidator(self._schema, format_checker=FORMATS)
 
-    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
-        """Connexion's version takes a body without Content-Length (chunked) for a missing one."""
+class RequestValidator:
+    """One operation's parameters and body, checked as Connexion's request validation checks
+    them (parameters, then the media type, then the body against its schema), each failure
+    reported by field in a short message: 400 for what cannot be read, 415 for a media type
+    the operation does not take, 422 for what breaks a rule. Built once per operation, so the
+    schemas are compiled once."""
+
+    def __init__(self, operation: AbstractOperation) -> None:
+        self.operation = operation
+        self.uri_parser = operation.uri_parser_class(
+            operation.parameters, operation.body_definition()
+        )
+        self.parameters = [
+            _Parameter(
+                p["in"],
+                p["name"],
+                bool(p.get("required")),
+                Draft4RequestValidator(p.get("schema", p), format_checker=FORMATS),
+            )
+            for where in ("query", "path", "header")
+            for p in operation.parameters
+            if p["in"] == where
+        ]
+        self.consumes = operation.consumes
+        self.media_types = MediaTypeDict([(c.lower(), None) for c in self.consumes])
+        self.required = bool(operation.request_body.get("required", False))
+        self.bodies: dict[str, tuple[dict[str, Any], Draft4RequestValidator]] = {}
+        for media_type in operation.request_body.get("content", {}):
+            schema = operation.body_schema(media_type)
+            if schema:
+                validator = Draft4RequestValidator(schema, format_checker=FORMATS)
+                self.bodies[media_type] = (schema, validator)
+
+    def arguments(
+        self, scope: Scope, path_params: dict[str, Any], body: bytes
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The handler's keyword arguments, bound by Connexion from what was validated, and the
+        read-only fields the body sent back."""
         headers = Headers(scope=scope)
+        query = QueryParams(scope["query_string"])
+        sources = {
+            "query": self.uri_parser.resolve_query({k: query.getlist(k) for k in query}),
+            "path": self.uri_parser.resolve_path(path_params),
+            "header": headers,
+        }
+        self._check_parameters(sources)
+        mime_type, encoding = split_content_type(extract_content_type(scope["headers"]))
+        if mime_type is None:
+            mime_type = self.consumes[0] if self.consumes else "application/octet-stream"
+        if self.consumes and mime_type.lower() not in self.media_types:
+            raise UnsupportedMediaTypeProblem(
+                detail=f"Invalid Content-type ({mime_type}), expected {self.consumes}"
+            )
+        parsed: Any = None
+        read_only: dict[str, Any] = {}
+        if mime_type in self.bodies:
+            schema, validator = self.bodies[mime_type]
+            if mime_type in FORM_CONTENT_TYPES:
+                parsed = self._form(headers, body, validator)
+            else:
+                parsed = self._json(headers, body, encoding or "utf-8", schema, validator)
+                read_only = read_only_sent(schema, parsed)
+        arguments = get_arguments(
+            self.operation,
+            path_params=sources["path"],
+            query_params=sources["query"],
+            body=parsed,
+            files={},
+            arguments=list(self.handler_arguments),
+            has_kwargs=False,
+            sanitize=pythonic,
+            content_type=mime_type,
+        )
+        return arguments, read_only
+
+    @functools.cached_property
+    def handler_arguments(self) -> tuple[str, ...]:
+        return tuple(inspect.signature(self.operation.function).parameters)
+
+    def _check_parameters(self, sources: dict[str, Any]) -> None:
+        """Every bad parameter, reported by name."""
+        errors: FieldErrors = {}
+        for param in self.parameters:
+            value = sources[param.where].get(param.name)
+            if value is None:
+                if param.required:
+                    errors[param.name] = ["can't be blank"]
+                continue
+            failures = list(param.validator.iter_errors(value))
+            if failures:
+                # one message once: "" fails both minLength and a pattern as blank
+                errors[param.name] = list(dict.fromkeys(message(f) for f in failures))
+        if errors:
+            raise Invalid(errors)
+
+    def _json(
+        self,
+        headers: Headers,
+        raw: bytes,
+        encoding: str,
+        schema: dict[str, Any],
+        validator: Draft4RequestValidator,
+    ) -> Any:
+        """JSON bodies: malformed is 400, breaking the schema is 422 with every bad field."""
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         if length is not None and not length.strip().isdigit():
             raise BadRequest.on("body", "has an invalid length", "Content-Length is not a number.")
-        if not chunked and not int(length or 0):
+        if not raw.strip() or (not chunked and not int(length or 0)):
             raise Invalid.on("body", "can't be blank", "The request needs a JSON body.")
-        messages: list[Message] = []
-
-        async def stream() -> AsyncGenerator[bytes, None]:
-            more_body = True
-            while more_body:
-                message = await receive()
-                messages.append(message)
-                more_body = message.get("more_body", False)
-                yield message.get("body", b"")
-
-        body = await self._parse(stream(), scope=scope)
-        if _denormal(body):  # rare: most text arrives composed already
-            body = nfc(body, self._schema)
-            # json, not orjson: the body may carry integers too long for 64 bits, which the
-            # schema refuses later with a 422 and orjson would fail on now
-            again = json.dumps(body, ensure_ascii=False).encode()
-            messages = [{"type": "http.request", "body": again, "more_body": False}]
-        self._validate(body)
-        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
-        context[READ_ONLY_KEY] = read_only_sent(self._schema, body)
-        # the body is read whole now: tell the WSGI side its length, which chunked bodies lack
-        scope = {
-            **scope,
-            "headers": [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"],
-        }
-        MutableHeaders(scope=scope)["content-length"] = str(
-            sum(len(m.get("body", b"")) for m in messages)
-        )
-        return self._insert_messages(receive, messages=messages), scope
-
-    async def _parse(
-        self,
-        stream: AsyncGenerator[bytes, None],
-        scope: Scope,  # noqa: ARG002 - Connexion passes it by name; JSON parsing needs none
-    ) -> Any:
-        raw = b"".join([chunk async for chunk in stream])
-        if not raw.strip():
-            return None
         try:
-            body = json.loads(raw.decode(self._encoding))
+            body = json.loads(raw.decode(encoding))
             # escapes of lone surrogates ("\ud800") parse, but no database can store them
             json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except (UnicodeError, ValueError, RecursionError):
+        except (UnicodeError, ValueError, RecursionError, LookupError):
             # ValueError covers malformed JSON and integers too long to convert
             raise BadRequest.on(
                 "body", "is not valid JSON", "The request body is not valid UTF-8 JSON."
             ) from None
-        return body
-
-    def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:
             raise Invalid.on("body", "can't be blank", "The request needs a JSON body.")
-        failures = list(self._validator.iter_errors(body))
+        if _denormal(body):  # rare: most text arrives composed already
+            body = nfc(body, schema)
+        failures = list(validator.iter_errors(body))
         if failures:
             raise Invalid(field_errors(failures, root="body"))
-        return None
+        return body
 
-
-class ParamValidator(ParameterValidator):
-    """Path and query parameters: every bad one reported, by name."""
-
-    def validate_request(self, request: ConnexionRequest) -> None:
-        sources = {
-            "query": request.query_params,
-            "path": request.path_params,
-            "header": request.headers,
-        }
-        errors: FieldErrors = {}
-        for location, values in sources.items():
-            for param in self.parameters.get(location, []):
-                name = param["name"]
-                value = values.get(name)
-                if value is None:
-                    if param.get("required"):
-                        errors[name] = ["can't be blank"]
-                    continue
-                validator = Draft4RequestValidator(
-                    param.get("schema", param), format_checker=FORMATS
-                )
-                failures = list(validator.iter_errors(value))
-                if failures:
-                    # one message once: "" fails both minLength and a pattern as blank
-                    errors[name] = list(dict.fromkeys(message(f) for f in failures))
-        if errors:
-            raise Invalid(errors)
-
-
-class TokenFormValidator(FormDataValidator):
-    """Form bodies, which only the OAuth2 token endpoint takes: a failure is an RFC 6749 error
-    (`unsupported_grant_type` for another grant, `invalid_request` for anything else)."""
-
-    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
-        try:
-            wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
-        except BadRequestProblem:  # no body at all
-            raise OAuthError(
-                "invalid_request", "Send grant_type, username and password as a form."
-            ) from None
-        return wrapped
-
-    def _validate(self, body: Any) -> dict[str, Any] | None:
-        failures = list(self._validator.iter_errors(body))
+    def _form(self, headers: Headers, raw: bytes, validator: Draft4RequestValidator) -> Any:
+        """Form bodies, which only the OAuth2 token endpoint takes: a failure is an RFC 6749
+        error (`unsupported_grant_type` for another grant, `invalid_request` for anything
+        else). Fields are read as Starlette's form parser reads them."""
+        if not int(headers.get("content-length", 0) or 0) and self.required:
+            raise OAuthError("invalid_request", "Send grant_type, username and password as a form.")
+        fields: dict[str, list[str]] = {}
+        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+            fields.setdefault(name, []).append(value)
+        body = self.uri_parser.resolve_form(fields)
+        failures = list(validator.iter_errors(body))
         if not failures:
-            return None
-        fields = field_errors(failures, root="body")
-        if "grant_type" in fields and "grant_type" in body:
+            return body
+        errors = field_errors(failures, root="body")
+        if "grant_type" in errors and "grant_type" in body:
             raise OAuthError("unsupported_grant_type", "Only grant_type=password is supported.")
-        described = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in fields.items())
+        described = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in errors.items())
         raise OAuthError("invalid_request", described)
+
+
+class ResponseCheck:
+    """In tests: every answer to an operation checked against the document, with Connexion's
+    own response validation (media type, required headers, body schema); an answer that breaks
+    it is a 500, so the test that caused it fails."""
+
+    async def __call__(self, operation: Any, answer: Any, scope: Scope, send: Send) -> None:
+        async def answering(_scope: Scope, _receive: Receive, checked_send: Send) -> None:
+            await answer.send(checked_send)
+
+        check = ResponseValidationOperation(answering, operation=operation.spec)
+        try:
+            await check(scope, _nothing_to_receive, send)
+        except ProblemException as exc:  # nothing was sent: the validator holds the answer
+            await problems_answer(exc).send(send)
+
+
+async def _nothing_to_receive() -> Message:  # pragma: no cover - an answer receives nothing
+    return {"type": "http.disconnect"}

@@ -83,6 +83,6 @@ def test_a_backup_restores_every_row_and_serves_them(kind: str, tmp_path: Path) 
                 with app.test_client() as client:
                     listed = client.get("/api/articles?limit=100").json()
             finally:
-                app.app.extensions["conduit"].engine.dispose()  # before its database is dropped
+                app.services.engine.dispose()  # before its database is dropped
             assert listed["articlesCount"] == 6
             assert len(listed["articles"]) == 6

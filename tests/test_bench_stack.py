@@ -16,7 +16,7 @@ ASGI_APPS: dict[str, Callable[[], Any]] = {
     "raw": lambda: stack_apps.raw,
     "connexion_async": stack_apps.connexion_async,
     "connexion_flask": stack_apps.connexion_flask,
-    "connexion_flask_buffered": stack_apps.connexion_flask_buffered,
+    "pipeline": stack_apps.pipeline,
 }
 
 
@@ -35,7 +35,9 @@ def test_plain_flask_answers_the_same_body() -> None:
     assert orjson.loads(r.data) == orjson.loads(stack_apps.BODY)
 
 
-def test_connexion_floor_apps_route_only_the_spec() -> None:
-    """A path outside the one-path spec is not served: the Connexion apps do route and check."""
-    with TestClient(stack_apps.connexion_flask_buffered()) as client:
+def test_the_pipeline_floor_app_routes_only_the_spec_and_counts() -> None:
+    """A path outside the one-path spec is not served, and the one operation is rate-limited:
+    the pipeline's floor does route and count."""
+    with TestClient(stack_apps.pipeline()) as client:
         assert client.get("/api/pong").status_code == 404
+        assert client.get("/api/ping").headers["ratelimit-policy"].startswith('"default";q=')

@@ -492,7 +492,7 @@ def two_instances(url: str) -> Iterator[tuple[Any, Any]]:
         yield apps[0], apps[1]
     finally:
         for app in apps:
-            app.app.extensions["conduit"].engine.dispose()
+            app.services.engine.dispose()
 
 
 def test_a_replay_across_two_app_instances_sharing_one_database(fresh_database: str) -> None:

@@ -33,7 +33,7 @@ def own_app(settings: Settings) -> Iterator[Any]:
         with app.test_client() as c:
             yield c
     finally:
-        app.app.extensions["conduit"].engine.dispose()
+        app.services.engine.dispose()
 
 
 class LogLines:
@@ -129,7 +129,7 @@ def test_every_line_logged_while_serving_a_request_carries_its_id(
     def note() -> None:  # on the handler's thread, as any handler's own logging would be
         logging.getLogger("conduit.test").warning("inside the handler")
 
-    app.app.before_request(note)
+    app.flask.before_request(note)
     client.get("/api/tags", headers={"X-Request-ID": "with-note"})
     client.get("/api/tags", headers={"X-Request-ID": "another"})
     notes = [line for line in log_lines() if line["logger"] == "conduit.test"]

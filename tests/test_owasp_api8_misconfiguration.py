@@ -82,8 +82,8 @@ def test_api8_debug_is_off_outside_development(
     settings: Settings, connection: Connection, environment: str
 ) -> None:
     app = create_app(dataclasses.replace(settings, environment=environment), bind=connection)
-    assert app.app.debug is False  # no Werkzeug debugger, no tracebacks in answers
-    assert not app.app.testing
+    assert app.flask.debug is False  # no Werkzeug debugger, no tracebacks in answers
+    assert not app.flask.testing
     # (Connexion sets PROPAGATE_EXCEPTIONS so that an exception reaches its own handlers, which
     # answer with the problem above, not Flask's debugger)
 

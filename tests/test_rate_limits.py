@@ -35,12 +35,11 @@ from limits.storage import storage_from_string
 from prometheus_client import REGISTRY
 from sqlalchemy import Connection
 
-from app import TagResolver, create_app
+from app import create_app
 from settings import Settings
 from shell import ratelimit
-from shell.authentication import Tokens
 from shell.ratelimit import Counters, Outage, Policy, Quota, address_key
-from shell.ratelimit.middleware import RateLimitAPI
+from shell.routing import Routes, TagResolver
 from tests.conftest import migrated_engine
 from tests.helpers import OTHER_SECRET, Api, assert_problem, authorization, token
 from tests.live import ROOT, serving
@@ -375,9 +374,7 @@ def test_the_token_endpoint_counts_failed_logins_too(limited: Callable[..., Limi
 
 def test_without_redis_each_app_counts_in_its_own_memory(limited: Callable[..., Limited]) -> None:
     first, second = (limited(rate_limit_default="2/minute", redis_url="") for _ in range(2))
-    assert isinstance(
-        first.app.app.extensions["conduit"].rate_limits.counters.storage, MemoryStorage
-    )
+    assert isinstance(first.app.services.rate_limits.counters.storage, MemoryStorage)
     for _ in range(2):
         first.client().get("/api/tags")
     assert first.client().get("/api/tags").status_code == 429
@@ -702,14 +699,8 @@ def test_an_unknown_policy_in_the_spec_stops_the_app_starting() -> None:
     spec = yaml.safe_load(SPEC.read_text())
     spec["paths"]["/tags"]["get"]["x-rate-limit"] = "generous"
     with pytest.raises(ValueError, match="GET /tags: x-rate-limit must be default or auth"):
-        RateLimitAPI(
+        Routes(
             Specification.from_dict(spec),
-            resolver=TagResolver(spec["paths"]),
-            next_app=_unused_app,
-            limits=ratelimit.RateLimits(replace(Settings(), secret_key="k" * 40)),
-            tokens=Tokens(secret="k" * 40, issuer="conduit", audience="conduit", ttl_seconds=60),
+            TagResolver(spec["paths"]),
+            ratelimit.RateLimits(replace(Settings(), secret_key="k" * 40)),
         )
-
-
-async def _unused_app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
-    raise AssertionError("never called")

@@ -18,14 +18,12 @@ the document's root for every operation, and on an operation for that one.
 
 The package: `policy` (the policies, the RateLimit fields, what a client is counted as),
 `counters` (the per-request policies, counted in leases), `failures` (failed logins),
-`storage` (Redis or memory, and failing open); `middleware` puts them in the request path.
+`storage` (Redis or memory, and failing open); `RateLimits` here puts them together.
 
-`RateLimitMiddleware` sits in Connexion's stack after routing (it needs the operation) and
-before security: it must key a request by its user, so it decodes the token itself, and a
-request whose token is refused is still counted, by address, before security answers 401. The
-security handlers reuse the decoded token (shell.authentication.decode_once). `RateLimitHeaders`
-sits outside Connexion's exception handling, so that error responses (401s, 404s, validation
-errors, the 429s themselves) carry the RateLimit fields too.
+The pipeline counts a request after routing (it needs the operation) and before it refuses a
+token (authentication decodes the token first, to key the request by its user, but a request
+whose token is refused still counts, by address, before it is answered 401). Every answer
+carries the RateLimit fields of what was counted, errors and the 429s themselves included.
 
 If the storage cannot be reached, requests are served unchecked (the limits fail open), the
 `conduit_rate_limit_storage_errors` counter counts them, and a warning is logged at the start
@@ -35,7 +33,8 @@ tried at all, so that a dead Redis costs one timeout per process, not one per re
 
 from __future__ import annotations
 
-from connexion.context import context as connexion_context
+from collections.abc import Mapping
+from typing import Any
 
 from settings import Settings
 from shell.ratelimit.counters import Counters, lease_size
@@ -58,9 +57,6 @@ from shell.ratelimit.storage import (
     Outage,
     Storages,
 )
-
-# where a request's quotas are kept: the ASGI scope's state, and Connexion's context
-QUOTAS_KEY = "rate_limits"
 
 __all__ = [
     "AUTH",
@@ -107,18 +103,44 @@ class RateLimits:
         if self.storages is not None:
             await self.storages.close()
 
-    def login_failures(self, login: str) -> LoginFailures:
+    def policy_of(
+        self, name: str, declared: Mapping[str, Any], default: str | None
+    ) -> Policy | None:
+        """The policy an operation counts against (`x-rate-limit` on it, else the document's);
+        None without limits, or in a document that names none. An unknown name stops the app
+        starting."""
+        chosen = declared.get(EXTENSION, default)
+        if chosen is None:
+            return None
+        if chosen not in (DEFAULT, AUTH):
+            raise ValueError(f"{name}: {EXTENSION} must be {DEFAULT} or {AUTH}, not {chosen!r}")
+        return self.policies[chosen] if self.enabled else None
+
+    async def count(self, policy: Policy, quotas: Quotas, user: str | None) -> None:
+        """Count one request against the operation's policy: per user (the `default` policy,
+        for a caller with a valid token), else per client address. 429 past the quota."""
+        assert self.counters is not None  # a policy is given only when limits are on
+        per_user = policy.name == DEFAULT and user is not None
+        key = f"user:{user}" if per_user else f"address:{quotas.address}"
+        quota = await self.counters.hit(policy, key)
+        if quota is None:  # the storage cannot be reached: served unchecked
+            return
+        quotas.counted.append(quota)
+        if quota.exceeded:
+            raise quota.refuse(
+                f"More than {policy.quota} requests in {policy.window} seconds"
+                f" ({policy.name} policy); retry in {max(1, quota.reset_in)} seconds."
+            )
+
+    def login_failures(self, login: str, quotas: Quotas) -> LoginFailures:
         """For a login attempt, before its password is checked: 429 once the account or the
         client address has no failed logins left, else what to call when this one fails."""
         if self.failures is None:
             return LoginFailures(None, ())
-        quotas: Quotas | None = connexion_context.get(QUOTAS_KEY)
-        address = quotas.address if quotas is not None else "-"
-        keys = (f"account:{login.strip().lower()}", f"address:{address}")
+        keys = (f"account:{login.strip().lower()}", f"address:{quotas.address}")
         exhausted = self.failures.exhausted(keys)
         if exhausted is not None:
-            if quotas is not None:
-                quotas.counted.append(exhausted)
+            quotas.counted.append(exhausted)
             raise exhausted.refuse(
                 f"Too many failed logins; retry in {max(1, exhausted.reset_in)} seconds."
             )
