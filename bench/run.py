@@ -316,14 +316,17 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in found.read_text().split()] if found.exists() else []
 
 
+SERVERS = ("gunicorn", "granian")
+
+
 def worker_pids(root: int) -> list[int]:
-    """The gunicorn workers under `make serve`: the children of the first gunicorn process."""
+    """The workers under `make serve` (or a granian): the children of the first server process."""
     pending = [root]
     while pending:
         pid = pending.pop(0)
         cmdline = Path(f"/proc/{pid}/cmdline")
         program = cmdline.read_bytes().split(b"\0")[:2] if cmdline.exists() else []
-        if any(Path(arg.decode()).name == "gunicorn" for arg in program):  # not make's shell
+        if any(Path(arg.decode()).name in SERVERS for arg in program):  # not make's shell
             return _children(pid)
         pending += _children(pid)
     return []

@@ -46,19 +46,25 @@ from bench.run import (
     worker_pids,
 )
 
-UVICORN = ["--worker-class", "uvicorn_worker.UvicornWorker"]
-SYNC = ["--worker-class", "sync"]
-# name, gunicorn's worker class and app (after the worker count and the address)
+UVICORN = ["gunicorn", "--worker-class", "uvicorn_worker.UvicornWorker"]
+SYNC = ["gunicorn", "--worker-class", "sync"]
+GRANIAN = ["granian", "--interface", "asgi"]
+# name, the server and its options, and the app (gunicorn's form; granian's is told apart)
 STACKS = [
     ("a bare ASGI app on uvicorn", [*UVICORN, "bench.stack_apps:raw"]),
+    ("a bare ASGI app on granian", [*GRANIAN, "bench.stack_apps:raw"]),
     ("Connexion AsyncApp", [*UVICORN, "bench.stack_apps:connexion_async()"]),
     (
         "Connexion FlaskApp, its own bridge (a2wsgi)",
         [*UVICORN, "bench.stack_apps:connexion_flask()"],
     ),
     (
-        "this service's pipeline, the same operation",
+        "this service's pipeline, the same operation, on uvicorn",
         [*UVICORN, "bench.stack_apps:pipeline()"],
+    ),
+    (
+        "this service's pipeline, the same operation, on granian",
+        [*GRANIAN, "--factory", "bench.stack_apps:pipeline"],
     ),
     ("plain Flask, gunicorn sync worker", [*SYNC, "bench.stack_apps:plain_flask()"]),
 ]
@@ -77,10 +83,16 @@ class Served:
 
 @contextmanager
 def floor_app(arguments: list[str], port: int) -> Iterator[int]:
-    """gunicorn with one worker serving one of bench/stack_apps.py; the worker's pid. It runs
-    outside the checkout, where gunicorn would read this service's gunicorn.conf.py."""
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--workers", "1", "--bind", f"127.0.0.1:{port}", *arguments]
+    """gunicorn (or granian) with one worker serving one of bench/stack_apps.py; the worker's
+    pid. It runs outside the checkout, where gunicorn would read this service's
+    gunicorn.conf.py."""
+    server, *options = arguments
+    program = str(Path(sys.executable).with_name(server))
+    if server == "granian":
+        where = ["--workers", "1", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        where = ["--workers", "1", "--bind", f"127.0.0.1:{port}"]
+    command = [program, *where, *options]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with (
         tempfile.TemporaryDirectory() as elsewhere,

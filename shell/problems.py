@@ -52,7 +52,7 @@ class PayloadTooLarge(DomainError):
 
 
 class RequestTimeout(DomainError):
-    """The body did not arrive in time (shell/middleware.py); the connection is closed after
+    """The body did not arrive in time (shell/bodylimit.py); the connection is closed after
     the answer, as RFC 9110 (15.5.9) asks, since what is left of the body would follow."""
 
     status_code = 408

@@ -26,6 +26,7 @@ import pytest
 
 from openapi.release import SPEC, load, resolve
 from tests.helpers import Api
+from tests.test_spec_compat import inline_parameter
 
 METHODS = ("get", "put", "post", "delete", "patch")
 # where a value is optional and anything filled in is sent
@@ -105,16 +106,6 @@ def _parameter(spec: Spec, name: str) -> dict[str, Any]:
     return found
 
 
-def _inline(spec: Spec, path: str, method: str, name: str) -> dict[str, Any]:
-    parameters = spec["paths"][path][method]["parameters"]
-    for i, parameter in enumerate(parameters):
-        if resolve(spec, parameter)["name"] == name:
-            parameters[i] = copy.deepcopy(resolve(spec, parameter))
-            found: dict[str, Any] = parameters[i]
-            return found
-    raise AssertionError(name)
-
-
 # Each edit puts a trap back in a copy of the document; the check must name it.
 def _etag_example(spec: Spec) -> None:
     _parameter(spec, "IfMatch")["example"] = '"q8KZ2V5b1lq3vK0m0Ah4Ew"'
@@ -129,7 +120,7 @@ def _schema_example(spec: Spec) -> None:
 
 
 def _filter_example(spec: Spec) -> None:
-    _inline(spec, "/articles", "get", "tag")["example"] = "dragons"
+    inline_parameter(spec, "get", "/articles", "tag")["example"] = "dragons"
 
 
 def _filter_through_a_schema(spec: Spec) -> None:
@@ -137,7 +128,7 @@ def _filter_through_a_schema(spec: Spec) -> None:
 
 
 def _composed_example(spec: Spec) -> None:
-    parameter = _inline(spec, "/articles", "get", "author")
+    parameter = inline_parameter(spec, "get", "/articles", "author")
     parameter["schema"] = {"allOf": [parameter["schema"], {"example": "jake"}]}
 
 
@@ -148,13 +139,13 @@ def _content_example(spec: Spec) -> None:
 
 
 def _required_enum(spec: Spec) -> None:
-    parameter = _inline(spec, "/admin/users", "get", "q")
+    parameter = inline_parameter(spec, "get", "/admin/users", "q")
     parameter["required"] = True
     parameter["schema"] = {"type": "string", "enum": ["jake", "anna"]}
 
 
 def _object_schema(spec: Spec) -> None:
-    _inline(spec, "/admin/users", "get", "q")["schema"] = {
+    inline_parameter(spec, "get", "/admin/users", "q")["schema"] = {
         "type": "object",
         "properties": {"name": {"type": "string"}},
     }
