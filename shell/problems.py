@@ -51,6 +51,12 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+class UnsupportedMediaType(DomainError):
+    """A body in a media type the operation does not take; the message names those it does."""
+
+    status_code = 415
+
+
 class RequestTimeout(DomainError):
     """The body did not arrive in time (shell/bodylimit.py); the connection is closed after
     the answer, as RFC 9110 (15.5.9) asks, since what is left of the body would follow."""
@@ -193,6 +199,4 @@ DATABASE_OUTAGE = DatabaseOutage(WARN_UNAVAILABLE_EVERY_SECONDS)
 
 
 def _short(status: int) -> str:
-    if status == 415:
-        return "must be application/json"
     return HTTPStatus(status).phrase.lower()

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import get_arguments, pythonic
-from connexion.exceptions import ProblemException, UnsupportedMediaTypeProblem
+from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.middleware.response_validation import ResponseValidationOperation
 from connexion.operations import AbstractOperation
@@ -28,7 +28,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
 from db.errors import FieldErrors, Invalid
-from shell.problems import BadRequest, OAuthError
+from shell.problems import BadRequest, OAuthError, UnsupportedMediaType
 from shell.problems import answer as problems_answer
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -217,8 +217,10 @@ class RequestValidator:
         if mime_type is None:
             mime_type = self.consumes[0] if self.consumes else "application/octet-stream"
         if self.consumes and mime_type.lower() not in self.media_types:
-            raise UnsupportedMediaTypeProblem(
-                detail=f"Invalid Content-type ({mime_type}), expected {self.consumes}"
+            raise UnsupportedMediaType.on(
+                "body",
+                f"must be {' or '.join(self.consumes)}",
+                f"Invalid Content-type ({mime_type}), expected {self.consumes}",
             )
         parsed: Any = None
         read_only: dict[str, Any] = {}

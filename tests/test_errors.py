@@ -239,7 +239,7 @@ def test_unknown_fields_are_ignored_on_articles_and_comments(api: Api) -> None:
 )
 def test_wrong_content_type_is_415(client: Any, content_type: str, raw: bytes) -> None:
     r = client.post("/api/users", content=raw, headers={"Content-Type": content_type})
-    assert_problem(r, 415, "body")
+    assert assert_problem(r, 415, "body")["errors"]["body"] == ["must be application/json"]
 
 
 def test_json_with_a_charset_is_accepted(client: Any) -> None:

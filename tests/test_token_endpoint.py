@@ -119,7 +119,9 @@ def test_an_empty_body_is_invalid_request(client: Any) -> None:
 
 def test_a_json_body_is_415(api: Api) -> None:
     jake = api.register("jake")
-    assert_problem(api.client.post(URL, json=_form(jake)), 415, "body")
+    body = assert_problem(api.client.post(URL, json=_form(jake)), 415, "body")
+    # the message names what the endpoint takes, as the detail does
+    assert body["errors"]["body"] == ["must be application/x-www-form-urlencoded"]
 
 
 def test_the_token_endpoint_is_public_and_ignores_a_bad_token(api: Api) -> None:
