@@ -5,19 +5,25 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- builder: the service's dependencies, into a virtualenv the final stage copies as it is
+# --- builder: the service's dependencies as uv.lock pins them, into a virtualenv the final
+# stage copies as it is
 FROM ${PYTHON_IMAGE} AS builder
+ARG UV_VERSION=0.13.10
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+RUN python -m venv /opt/venv \
+    && python -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /build
-COPY pyproject.toml ./
-# Only the dependencies pyproject.toml lists, not the project itself: the app runs from its
-# source tree (/app), whose openapi/ and gunicorn.conf.py a wheel would not carry. This layer
-# is rebuilt only when pyproject.toml changes. Every dependency ships manylinux wheels, so
-# nothing is compiled; --only-binary makes sure no compiler is ever wanted.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt \
+COPY pyproject.toml uv.lock ./
+# Only the dependencies, not the project itself: the app runs from its source tree (/app), whose
+# openapi/ and gunicorn.conf.py a wheel would not carry. This layer is rebuilt only when the lock
+# changes. `uv export --frozen` writes the lock's pins with their hashes (and refuses nothing:
+# make test has checked the lock against pyproject.toml), pip installs exactly those, hashes
+# checked; every one ships manylinux wheels, so nothing is compiled and no compiler is wanted.
+RUN UV_SYSTEM_CERTS=1 /opt/uv/bin/uv export --frozen --no-emit-project --format requirements-txt > requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        -r requirements.txt \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # --- final: the interpreter, the virtualenv and the source; no compiler, no pip cache

@@ -6,21 +6,36 @@ PORT ?= 8080
 export PORT
 
 .PHONY: run serve test lint types imports migrate seed admin bench clean install install-dev \
-	spec-lint spec-release sdk topology-test fuzz
+	lock docs docs-serve docs-check spec-lint spec-release sdk topology-test fuzz
 
-# what the service needs to run, and on top of it what the tests and checks need
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+# Installs come from uv.lock, which pins every dependency with its hashes (ADR 11). uv itself,
+# one pinned version, goes into a virtualenv of its own: a fresh machine has only Python and make.
+UV_VERSION := 0.13.10
+UV_VENV ?= .venv-uv
+UV := $(UV_VENV)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# the platform's certificate store, as pip uses it (a proxy's CA there is trusted alike)
+export UV_SYSTEM_CERTS ?= 1
+$(UV):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# what the service needs to run, and on top of it what the tests and checks need; --locked
+# refuses a lock that no longer matches pyproject.toml (run `make lock`)
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --locked --inexact --python $(PYTHON)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(UV) sync --quiet --locked --extra dev --python $(PYTHON)
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+## make lock: refresh uv.lock after changing the dependencies in pyproject.toml
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
 
 # the Node tools, pinned in package-lock.json: Spectral (spec lint) and the TypeScript SDK's
 NODE_TOOLS := node_modules/.installed
@@ -101,9 +116,21 @@ FUZZ_MINUTES ?= 10
 fuzz: install-dev
 	$(PY) -m tests.fuzz_live --minutes $(FUZZ_MINUTES)
 
-## make test: lint, types, import rules and the whole suite on SQLite and PostgreSQL
-test: lint types imports /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)
+## make docs: the documentation site (mkdocs.yml) into site/; make docs-serve: at :8000, live
+docs: install-dev
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: install-dev
+	$(VENV)/bin/mkdocs serve
+
+# what make test builds: the site, strictly (a broken link or a page left out fails), elsewhere
+docs-check: install-dev
+	site=$$(mktemp -d) && $(VENV)/bin/mkdocs build --strict --quiet --site-dir "$$site"; \
+	  built=$$?; rm -rf "$$site"; exit $$built
+
+## make test: lint, types, import rules, the docs and the whole suite on SQLite and PostgreSQL
+test: lint types imports docs-check /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(NODE_TOOLS)
 	$(PY) -m pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules sdk/build .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key
+	rm -rf $(VENV) $(UV_VENV) site node_modules sdk/build .pytest_cache .mypy_cache .ruff_cache conduit.db .secret_key

@@ -49,7 +49,7 @@ class Settings:
     body_timeout_seconds: int = 10
     # handler threads per process, each with at most one database connection: few threads keep
     # the tail latency low (less GIL contention), enough of them keep slow requests from
-    # blocking the rest (see README, Performance)
+    # blocking the rest (see docs/performance.md)
     threads: int = 4
     # argon2id as RFC 9106 recommends where memory is scarce (argon2-cffi's default); production
     # refuses less than ARGON2_FLOOR, the test suite uses argon2's cheapest on purpose
@@ -63,7 +63,7 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     metrics: bool = True
-    # rate limits (api/ratelimit.py), each "N/period" as the `limits` library parses it
+    # rate limits (shell/ratelimit/), each "N/period" as the `limits` library parses it
     rate_limits: bool = True
     rate_limit_default: str = "300/minute"
     rate_limit_auth: str = "30/minute"

@@ -59,7 +59,7 @@ PRODUCTION = {
     "RATE_LIMIT_AUTH": UNREACHED_RATE,
 }
 # Beside it, in the same run: the same service with each of those features switched off, so
-# the table says what they cost (README, Benchmarks).
+# the table says what they cost (docs/performance.md).
 FEATURES_OFF = {"ACCESS_LOG": "off", "METRICS": "off", "RATE_LIMITS": "off"}
 # The last commit before issue 20's first change (the request path as one pipeline): every read
 # and write is measured against it, side by side, so the issue's changes are judged on the same

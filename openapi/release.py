@@ -7,13 +7,15 @@ required fields of each response, and security. It reports what would break a cl
 against `released` and allows additions.
 
 `python -m openapi.release` (`make spec-release`) acknowledges the current document: it lists
-what breaks, refuses unless `info.version` was raised, and copies openapi/api.yaml to
+what breaks, refuses unless `info.version` was raised and CHANGELOG.md has an entry for it
+(what changed for clients), and copies openapi/api.yaml to
 openapi/released/api.yaml, the snapshot that tests/test_spec_compat.py compares against.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -26,6 +28,7 @@ import yaml
 HERE = Path(__file__).parent
 SPEC = HERE / "api.yaml"
 RELEASED = HERE / "released" / "api.yaml"
+CHANGELOG = HERE.parent / "CHANGELOG.md"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # a limit a request must meet: the higher the value, the more a client may send
 UPPER = ("maxLength", "maxItems", "maximum", "maxProperties")
@@ -258,13 +261,21 @@ def breaking_changes(old_spec: Spec, new_spec: Spec) -> list[str]:
     return sorted(set(found))
 
 
+def changelog_versions(path: Path) -> list[str]:
+    """The versions a Keep a Changelog file has entries for (`## [1.2.3] - 2026-12-07`)."""
+    text = path.read_text() if path.exists() else ""
+    return re.findall(r"^## \[(\d+\.\d+\.\d+)\]", text, re.MULTILINE)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Release the current document: list what breaks, insist on a new version, snapshot it."""
     parser = argparse.ArgumentParser(prog="python -m openapi.release", description=__doc__)
     parser.add_argument("--spec", type=Path, default=SPEC)
     parser.add_argument("--released", type=Path, default=RELEASED)
+    parser.add_argument("--changelog", type=Path, default=CHANGELOG)
     args = parser.parse_args(argv)
     current = load(args.spec)
+    version = str(current["info"]["version"])
     if args.released.exists():
         if args.released.read_bytes() == args.spec.read_bytes():
             print(f"{args.released} is already {args.spec}; nothing to release")
@@ -281,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{was} -> {now} keeps the major version: a breaking change needs a new one")
             return 1
         print(f"releasing {was} -> {now} with {len(breaking)} breaking change(s)")
+    if version not in changelog_versions(args.changelog):
+        print(f"{args.changelog.name} has no entry for {version}: say what changed for clients")
+        return 1
     args.released.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.spec, args.released)
     print(f"wrote {args.released}; commit it with the change")

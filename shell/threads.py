@@ -4,7 +4,7 @@ runs, off the event loop.
 A hand-off through `loop.run_in_executor` costs about 130 us of CPU on this machine, a quarter of
 a cheap request, most of it in the two kinds of futures it chains and their callbacks. These
 threads take work from one queue and hand the result straight to the waiting asyncio future,
-half the cost (`python -m bench.stack` measures the request; the numbers are in the README).
+half the cost (`python -m bench.stack` measures the request; the numbers are in bench/results/).
 The work runs in a copy of the caller's context, so the request's state travels with it.
 """
 

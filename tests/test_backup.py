@@ -1,4 +1,5 @@
-"""The README's backup and restore commands, run as written: what comes back is what was kept.
+"""The backup and restore commands of docs/operations.md, run as written: what comes back is
+what was kept.
 
 PostgreSQL: `pg_dump --format=custom` of the serving database, `pg_restore --no-owner` into a
 new one. SQLite: `sqlite3 FILE ".backup COPY"`. Either way the restored database answers the

@@ -1,5 +1,5 @@
 """The floor apps `python -m bench.stack` measures: each answers the one operation alike, so the
-comparison in the README is between stacks, not between different work."""
+comparison in docs/performance.md is between stacks, not between different work."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A production process freezes what it built at start-up, so the collector stops walking it.
 
 A full collection over the app's objects took about 100 ms, with every request of the worker
-waiting: that was the p99 of the reads at 16 connections (README, Performance). Each case runs
+waiting: that was the p99 of the reads at 16 connections (docs/performance.md). Each case runs
 in a process of its own, since a frozen object is never collected.
 """
 

@@ -12,7 +12,7 @@ from app import load_spec
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # what the app answers outside the document, on purpose: the document itself, Swagger UI, and
-# the platform's probes and metrics (README: Operations)
+# the platform's probes and metrics (docs/operations.md)
 PLATFORM = ("/healthz", "/readyz", "/metrics")
 
 

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
-from openapi.release import RELEASED, SPEC, breaking_changes, load, main, resolve
+from openapi.release import (
+    CHANGELOG,
+    RELEASED,
+    SPEC,
+    breaking_changes,
+    changelog_versions,
+    load,
+    main,
+    resolve,
+)
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -57,7 +66,7 @@ def test_nothing_released_is_broken(current: dict[str, Any]) -> None:
     released = load(RELEASED)
     assert breaking_changes(released, current) == [], (
         "openapi/api.yaml breaks clients of the released API; if that is intended, raise "
-        "info.version and run `make spec-release` (README: how to release a change)"
+        "info.version and run `make spec-release` (docs/architecture.md: changing the API)"
     )
 
 
@@ -298,13 +307,22 @@ def test_documentation_is_not_breaking_either_way(current: dict[str, Any]) -> No
     assert breaking_changes(with_examples, current) == []
 
 
+def test_the_changelog_tells_clients_of_every_released_version() -> None:
+    released = str(load(RELEASED)["info"]["version"])
+    current = str(load(SPEC)["info"]["version"])
+    assert {released, current} <= set(changelog_versions(CHANGELOG))
+
+
 def test_release_needs_a_new_version_and_then_snapshots(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec, released = tmp_path / "api.yaml", tmp_path / "released" / "api.yaml"
+    changelog = tmp_path / "CHANGELOG.md"
     text = SPEC.read_text()
     spec.write_text(text)
-    argv = ["--spec", str(spec), "--released", str(released)]
+    version = yaml.safe_load(text)["info"]["version"]
+    changelog.write_text(f"# Changelog\n\n## [{version}] - 2026-12-07\n\n- The first.\n")
+    argv = ["--spec", str(spec), "--released", str(released), "--changelog", str(changelog)]
     assert main(argv) == 0  # the first release
     assert released.read_text() == text
     assert main(argv) == 0
@@ -319,7 +337,6 @@ def test_release_needs_a_new_version_and_then_snapshots(
     assert released.read_text() == text
 
     # a minor version for a breaking change: refused too
-    version = yaml.safe_load(text)["info"]["version"]
     major = int(version.split(".")[0])
     minor, next_major = f"{major}.99.0", f"{major + 1}.0.0"
     spec.write_text(broken.replace(f"\n  version: {version}\n", f"\n  version: {minor}\n", 1))
@@ -328,6 +345,13 @@ def test_release_needs_a_new_version_and_then_snapshots(
     assert released.read_text() == text
 
     spec.write_text(broken.replace(f"\n  version: {version}\n", f"\n  version: {next_major}\n", 1))
+    # a new version with nothing in the changelog for its clients: refused
+    assert main(argv) == 1
+    assert f"CHANGELOG.md has no entry for {next_major}" in capsys.readouterr().out
+    assert released.read_text() == text
+    entry = f"## [{next_major}] - 2026-12-08\n\n### Removed\n\n- `list_tags`.\n\n"
+    old = f"## [{version}]"
+    changelog.write_text(changelog.read_text().replace(old, entry + old))
     assert main(argv) == 0
     assert f"{version} -> {next_major} with 1 breaking change(s)" in capsys.readouterr().out
     assert released.read_text() == spec.read_text()

@@ -1,8 +1,8 @@
 """Writes run few statements in one transaction, and none reads back what an insert returns.
 
 Each statement is a round trip and, in Python, about as much again in SQLAlchemy and the
-driver, so on a one-client write each one is a visible share of the time (README,
-Performance: where the time of one create goes).
+driver, so on a one-client write each one is a visible share of the time
+(bench/results/2026-11-30-performance-notes.md: where the time of one create goes).
 """
 
 from __future__ import annotations
