@@ -5,7 +5,8 @@ earlier commit) on a new PostgreSQL database, sends one kind of request one afte
 samples the worker with py-spy meanwhile, and gives each sample to the innermost layer on its
 stack (the driver, SQLAlchemy, Flask, Connexion, uvicorn, ...). The worker's CPU time per
 request, from /proc, turns the shares into milliseconds. Waiting (for the database, for the
-next request) costs no CPU and is not sampled. docs/performance.md shows the result for one
+next request) costs no CPU and is not sampled. bench/results/2026-11-30-performance-notes.md
+shows the result for one
 create-article request before and after issue 11.
 """
 
