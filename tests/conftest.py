@@ -50,6 +50,7 @@ SLOW_FIRST = (
     "test_sdk_python.py",
     "test_swagger_ui.py",
     "test_sdk_typescript.py",
+    "test_docs_example.py",
     "test_rate_limits.py",
     "test_faults.py",
     "test_e2e.py",
