@@ -14,27 +14,34 @@ from slugify import slugify
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Float,
     Integer,
     Row,
     Select,
+    String,
     bindparam,
     cast,
+    column,
     delete,
     exists,
     false,
     func,
     insert,
     literal,
+    literal_column,
     select,
+    table,
     text,
+    tuple_,
 )
+from sqlalchemy.dialects.postgresql import REAL
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from db import audit
+from db import audit, search
 from db.errors import Forbidden, Invalid, NotFound
 from db.models import (
     Article,
@@ -65,10 +72,21 @@ class Filters:
     favorited: str | None = None
     # the feed: only authors this user follows
     followed_by: int | None = None
+    # a full-text search, in the web-search syntax of db/search.py
+    q: str | None = None
 
-    def parameters(self) -> dict[str, Any]:
-        """The values the statement for these filters takes (see `_list_statement`)."""
-        return {k: v for k, v in vars(self).items() if v is not None}
+    def parameters(self, dialect: str) -> dict[str, Any]:
+        """The values the statement for these filters takes (see `_list_statements`): their
+        names are the statement's shape. A search is `q` on PostgreSQL, which parses it, and
+        SQLite's translation of it, `match` and `exclude`, there."""
+        values = {k: v for k, v in vars(self).items() if v is not None}
+        if self.q is not None and dialect != "postgresql":
+            translated = search.translate(values.pop("q"))
+            values.update(match=translated.match, exclude=translated.exclude)
+            values = {k: v for k, v in values.items() if v is not None}
+            if translated.shape == "nothing":
+                values["nothing"] = True
+        return values
 
 
 def _conditions(given: frozenset[str]) -> list[ColumnElement[bool]]:
@@ -88,7 +106,92 @@ def _conditions(given: frozenset[str]) -> list[ColumnElement[bool]]:
     return where
 
 
-def _total(given: frozenset[str], where: list[ColumnElement[bool]]) -> ColumnElement[int]:
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended, for the next to start after (keyset paging): the last row's place in
+    the list's order, (created_at, id) newest first, or with a search (rank, created_at, id)."""
+
+    created_at: datetime
+    id: int
+    rank: float | None = None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Position:
+        rank = row.rank if "rank" in row._fields else None
+        return cls(row.created_at, row.id, None if rank is None else float(rank))
+
+    def parameters(self) -> dict[str, Any]:
+        values = {"after_created": self.created_at, "after_id": self.id}
+        if self.rank is not None:
+            values["after_rank"] = self.rank
+        return values
+
+
+_SEARCHES = frozenset({"q", "match", "exclude", "nothing"})
+_FTS = table("articles_fts", column("rowid", Integer))
+_FTS_TABLE: ColumnElement[Any] = literal_column(
+    "articles_fts"
+)  # FTS5 takes the table's name as an argument
+# PostgreSQL's stored tsvector (migration 0007), which the model leaves out
+_SEARCH_VECTOR: ColumnElement[Any] = literal_column("articles.search")
+
+
+def _fts5_matches(name: str) -> ColumnElement[bool]:
+    return _FTS_TABLE.op("MATCH")(bindparam(name, type_=String()))
+
+
+def _searched(
+    statement: Select[Any], dialect: str, given: frozenset[str]
+) -> tuple[Select[Any], ColumnElement[float]]:
+    """The statement over articles narrowed to a search's matches, and each match's relevance,
+    higher first: `ts_rank_cd` on PostgreSQL, bm25 (made positive) on SQLite."""
+    if dialect == "postgresql":
+        query = func.websearch_to_tsquery(literal_column("'english'"), bindparam("q", String()))
+        ranked = func.ts_rank_cd(_SEARCH_VECTOR, query)
+        return statement.where(_SEARCH_VECTOR.op("@@")(query)), ranked
+    if "nothing" in given:  # the text held no word at all: nothing matches, as on PostgreSQL
+        return statement.where(false()), literal(0.0)
+    excluded = Article.id.not_in(select(_FTS.c.rowid).where(_fts5_matches("exclude")))
+    if "match" not in given:
+        return statement.where(excluded), literal(0.0)
+    bm25 = func.bm25(_FTS_TABLE, *search.BM25_WEIGHTS)
+    matches = (
+        select(_FTS.c.rowid.label("id"), (-bm25).label("rank"))
+        .where(_fts5_matches("match"))
+        .subquery("matches")
+    )
+    if "exclude" not in given:
+        return statement.join(matches, matches.c.id == Article.id), matches.c.rank
+    either = statement.outerjoin(matches, matches.c.id == Article.id)
+    either = either.where(matches.c.id.is_not(None) | excluded)
+    return either, func.coalesce(matches.c.rank, 0.0)
+
+
+def _after(dialect: str, given: frozenset[str], rank: ColumnElement[float] | None) -> Any:
+    """The rows after a position in the list's order (a row comparison the index serves).
+
+    With a search, the position's rank is the one it was given on PostgreSQL, whose ts_rank_cd
+    reads only the article itself. SQLite's bm25 also depends on every other article (how many
+    have each word, their lengths), so an insert anywhere moves every rank: there the position's
+    rank is read again, in this statement, from the row it names (the one it was given only
+    when that row no longer matches)."""
+    created = bindparam("after_created", type_=Article.__table__.c.created_at.type)
+    row_id = bindparam("after_id", type_=Integer())
+    if rank is None:
+        return tuple_(Article.created_at, Article.id) < tuple_(created, row_id)
+    given_rank: ColumnElement[float] = bindparam("after_rank", type_=Float())
+    if dialect == "postgresql":
+        given_rank = cast(given_rank, REAL)  # ts_rank_cd's own type, compared exactly
+    elif "match" in given:
+        bm25 = func.bm25(_FTS_TABLE, *search.BM25_WEIGHTS)
+        now = select(-bm25).where(_fts5_matches("match"), _FTS.c.rowid == row_id)
+        given_rank = func.coalesce(now.scalar_subquery(), given_rank)
+    return tuple_(rank, Article.created_at, Article.id) < tuple_(given_rank, created, row_id)
+
+
+def _total(
+    given: frozenset[str], where: list[ColumnElement[bool]], dialect: str
+) -> ColumnElement[int]:
     """The exact number of articles the filters match: one counter row when the filters have
     one (migration 0002 keeps them), or a count when filters are combined."""
     counted: Select[Any]
@@ -108,8 +211,10 @@ def _total(given: frozenset[str], where: list[ColumnElement[bool]]) -> ColumnEle
             .join(Follow, Follow.followee_id == User.id)
             .where(Follow.follower_id == bindparam("followed_by"))
         )
-    else:  # combined filters: bounded by the smaller set, which the indexes find
+    else:  # combined filters, or a search: bounded by the smaller set, which the indexes find
         counted = select(func.count()).select_from(Article).where(*where)
+        if given & _SEARCHES:
+            counted, _ = _searched(counted, dialect, given)
     return func.coalesce(counted.scalar_subquery(), 0)
 
 
@@ -185,26 +290,37 @@ def _list_statements(
     dialect: str, given: frozenset[str], viewer: bool
 ) -> tuple[Select[Any], Select[Any]]:
     where = _conditions(given)
-    total = _total(given, where)
+    total = _total(given, where, dialect)
     newest_first = (Article.created_at.desc(), Article.id.desc())
     # the page is chosen from the indexes alone, and only its rows are made into cards: an
     # offset then skips index entries, not whole cards, and the planner, expecting a page of
     # rows rather than every article, probes the viewer's favourites per row instead of
     # hashing all of them
-    chosen = (
-        select(Article.id)
-        .where(*where)
-        .order_by(*newest_first)
+    chosen = select(Article.id).where(*where)
+    order: tuple[Any, ...] = newest_first
+    rank: ColumnElement[float] | None = None
+    if given & _SEARCHES:  # the most relevant first, then newest first
+        chosen, rank = _searched(chosen, dialect, given)
+        chosen = chosen.add_columns(rank.label("rank"))
+        order = (rank.desc(), *newest_first)
+    if "after" in given:
+        chosen = chosen.where(_after(dialect, given, rank))
+    chosen_page = (
+        chosen.order_by(*order)
         # written into the SQL, so that PostgreSQL's cached generic plan knows the page size
         .limit(bindparam("limit", type_=Integer(), literal_execute=True))
         .offset(bindparam("offset", type_=Integer(), literal_execute=True))
         .subquery("chosen")
     )
+    outer_order: tuple[Any, ...] = newest_first
+    cards = _cards(viewer=viewer, with_body=False, dialect=dialect)
+    if given & _SEARCHES:
+        outer_order = (chosen_page.c.rank.desc(), *newest_first)
+        cards = cards.add_columns(chosen_page.c.rank)
     rows = (
-        _cards(viewer=viewer, with_body=False, dialect=dialect)
-        .add_columns(total.label("total"))
-        .join(chosen, chosen.c.id == Article.id)
-        .order_by(*newest_first)
+        cards.add_columns(total.label("total"))
+        .join(chosen_page, chosen_page.c.id == Article.id)
+        .order_by(*outer_order)
     )
     return rows, select(total)
 
@@ -266,19 +382,31 @@ def favorite_card(s: Session, slug: str, user_id: int, *, favorite: bool) -> Row
 
 
 def page(
-    s: Session, filters: Filters, *, viewer_id: int | None, limit: int, offset: int
-) -> tuple[Sequence[Row[Any]], int]:
-    """One page, newest first, with tags and the total: one statement (two past the end)."""
-    values = filters.parameters()
+    s: Session,
+    filters: Filters,
+    *,
+    viewer_id: int | None,
+    limit: int,
+    offset: int = 0,
+    after: Position | None = None,
+) -> tuple[Sequence[Row[Any]], int, bool]:
+    """One page, newest first (the most relevant first with a search), with tags and the
+    total, and whether more rows follow it: one statement (two past the end). `after` starts
+    the page after that position instead of at `offset`; it asks for one row more than the
+    page, to tell whether more follow."""
+    values = filters.parameters(_dialect(s))
+    if after is not None:
+        values.update(after.parameters(), after=True)
     rows_statement, total_statement = _list_statements(
         _dialect(s), frozenset(values), viewer_id is not None
     )
-    values.update(viewer=viewer_id, limit=limit, offset=offset)
+    values.update(viewer=viewer_id, limit=limit + (after is not None), offset=offset)
     connection = s.connection()  # Core: these rows are not ORM objects
     rows = connection.execute(rows_statement, values).all()
-    if rows:
-        return rows, rows[0].total
-    return rows, connection.execute(total_statement, values).scalar_one()
+    total = rows[0].total if rows else connection.execute(total_statement, values).scalar_one()
+    if after is not None:
+        return rows[:limit], total, len(rows) > limit
+    return rows, total, offset + len(rows) < total
 
 
 def card(s: Session, slug: str, *, viewer_id: int | None) -> Row[Any]:
@@ -392,11 +520,14 @@ _INSERT_UNLESS_TAKEN = _insert_unless_taken()
 # upserted (DO UPDATE, with the name it has) rather than skipped, so that RETURNING gives the id
 # of every tag, new or not, including one another transaction committed a moment ago, which
 # this statement's snapshot would not show; sorted, they are locked in one order by everyone.
+# `tags_text` is written here as the links' trigger would make it (migration 0007: sorted by code
+# point, which `wanted` is), so the trigger finds it current and updates nothing.
 _CREATE = text("""
 WITH article AS (
-    INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
+    INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at,
+                          tags_text)
     SELECT CAST(:slug AS varchar), :title, :description, :body, :author_id, :created_at,
-           :updated_at
+           :updated_at, array_to_string(CAST(:tags AS varchar[]), ' ')
     WHERE NOT EXISTS (SELECT 1 FROM article_slugs WHERE slug = CAST(:slug AS varchar))
     ON CONFLICT (slug) DO NOTHING
     RETURNING id
@@ -417,9 +548,9 @@ SELECT id FROM article
 
 def update(s: Session, article: Article, changes: Mapping[str, Any]) -> Article:
     tags = changes.get("tagList")
-    for column in ("title", "description", "body"):
-        if column in changes:
-            setattr(article, column, changes[column])
+    for name in ("title", "description", "body"):
+        if name in changes:
+            setattr(article, name, changes[name])
     if "title" in changes and not _slug_fits(article.slug, changes["title"]):
         _rename(s, article)
     else:

@@ -118,6 +118,25 @@ class Article(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # its tag names, space-separated in code-point order, kept by triggers (migration 0007) for
+    # the search index, which reads one row: PostgreSQL's generated `search` tsvector (GIN), or
+    # SQLite's FTS5 table `articles_fts`; neither is a model (see SEARCH_OBJECTS)
+    tags_text: Mapped[str] = mapped_column(Text, server_default=text("''"))
+
+
+# the search index's parts that each engine keeps in its own terms (migration 0007), which the
+# models do not describe: Alembic's comparison leaves them out (db/migrate.py)
+SEARCH_OBJECTS = frozenset(
+    {
+        "search",
+        "ix_articles_search",
+        "articles_fts",
+        "articles_fts_data",
+        "articles_fts_idx",
+        "articles_fts_docsize",
+        "articles_fts_config",
+    }
+)
 
 
 class ArticleSlug(Base):

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from db import articles
-from db.articles import Filters
+from db.articles import Filters, Position
 from handlers import render
 from shell.request import (
     PRIVATE,
@@ -19,8 +19,10 @@ from shell.request import (
     Reply,
     caller,
     caller_id,
+    cursor_after,
     idempotent,
     page,
+    position_of,
     refuse_read_only,
     require_current,
     session,
@@ -36,22 +38,42 @@ def list_articles(
     tag: str | None = None,
     author: str | None = None,
     favorited: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
 ) -> Paged:
     # tags are stored NFC (shell/validation.py): a decomposed spelling finds them too
     tag = unicodedata.normalize("NFC", tag) if tag else tag
-    filters = Filters(tag=tag, author=author, favorited=favorited)
-    return _page(filters, viewer=viewer_id(), limit=limit, offset=offset)
+    filters = Filters(tag=tag, author=author, favorited=favorited, q=q)
+    return _page("articles", filters, viewer=viewer_id(), limit=limit, offset=offset, cursor=cursor)
 
 
-def list_feed(limit: int, offset: int) -> Paged:
+def list_feed(limit: int, offset: int, q: str | None = None, cursor: str | None = None) -> Paged:
     me = caller_id()
-    return _page(Filters(followed_by=me), viewer=me, limit=limit, offset=offset)
+    filters = Filters(followed_by=me, q=q)  # a feed's cursor is its caller's alone
+    return _page("feed", filters, viewer=me, limit=limit, offset=offset, cursor=cursor)
 
 
-def _page(filters: Filters, *, viewer: int | None, limit: int, offset: int) -> Paged:
-    rows, total = articles.page(session(), filters, viewer_id=viewer, limit=limit, offset=offset)
+def _page(
+    name: str, filters: Filters, *, viewer: int | None, limit: int, offset: int, cursor: str | None
+) -> Paged:
+    """A page of a list, at an offset or after a cursor's position; `nextCursor` is where the
+    next page starts, on either kind of page, and None on the last."""
+    binding = {"list": name, **vars(filters)}
+    after = position_of(cursor, binding, offset)
+    rows, total, more = articles.page(
+        session(), filters, viewer_id=viewer, limit=limit, offset=offset, after=after
+    )
+    next_cursor = cursor_after(binding, Position.of(rows[-1])) if more and rows else None
     cards = [render.article(row, articles.tag_list(row)) for row in rows]
-    return page({"articles": cards, "articlesCount": total}, total, limit=limit, offset=offset)
+    body = {"articles": cards, "articlesCount": total, "nextCursor": next_cursor}
+    return page(
+        body,
+        total,
+        limit=limit,
+        offset=offset,
+        cursor_mode=after is not None,
+        next_cursor=next_cursor,
+    )
 
 
 def get_article(slug: str) -> Reply:

@@ -24,7 +24,7 @@ from shell.authentication import Passwords, Tokens, credentials
 from shell.authorization import SCOPES, Caller, granted
 from shell.conditional import NO_STORE, PRIVATE, PUBLIC, Reply, require_current, shown
 from shell.idempotency import idempotent
-from shell.paging import Paged, page
+from shell.paging import Paged, cursor_after, page, position_of
 from shell.problems import OAuthError, Unauthorized
 from shell.ratelimit.failures import LoginFailures
 
@@ -41,11 +41,13 @@ __all__ = [
     "caller",
     "caller_id",
     "current_user",
+    "cursor_after",
     "granted",
     "idempotent",
     "login_failures",
     "page",
     "passwords",
+    "position_of",
     "presented_token",
     "refuse_read_only",
     "require_current",

@@ -33,7 +33,7 @@ def listing(api: Api, query: str = "", headers: dict[str, str] | None = None) ->
     r = api.client.get(f"/api/articles{query}", headers=headers or {})
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
-    assert set(body) == {"articles", "articlesCount"}
+    assert set(body) == {"articles", "articlesCount", "nextCursor"}
     return body
 
 
@@ -299,7 +299,7 @@ def test_tag_list_is_replaced_on_update(api: Api) -> None:
     assert r.json()["article"]["tagList"] == ["alpha", "gamma"]
     assert fetch(api, slug)["tagList"] == ["alpha", "gamma"]
     assert tags_in_use(api) == ["alpha", "gamma"]
-    assert listing(api, "?tag=beta") == {"articles": [], "articlesCount": 0}
+    assert listing(api, "?tag=beta") == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
     r = update(api, jake, slug, body="Tags untouched")
     assert r.json()["article"]["tagList"] == ["alpha", "gamma"]
@@ -353,7 +353,7 @@ def test_author_deletes_with_204_and_an_empty_body(api: Api) -> None:
     assert r.status_code == 204
     assert r.content == b""
     assert_problem(api.client.get(f"/api/articles/{slug}"), 404)
-    assert listing(api) == {"articles": [], "articlesCount": 0}
+    assert listing(api) == {"articles": [], "articlesCount": 0, "nextCursor": None}
     assert_problem(api.client.delete(f"/api/articles/{slug}", headers=jake.headers), 404)
 
 
@@ -386,7 +386,11 @@ def test_delete_removes_comments_favourites_and_tag_links(api: Api) -> None:
 
     assert_problem(api.client.get(f"/api/articles/{doomed}/comments"), 404)
     assert tags_in_use(api) == ["shared"]
-    assert listing(api, "?tag=only-here") == {"articles": [], "articlesCount": 0}
+    assert listing(api, "?tag=only-here") == {
+        "articles": [],
+        "articlesCount": 0,
+        "nextCursor": None,
+    }
     favourites = listing(api, "?favorited=bob")
     assert slugs(favourites) == [kept]
     assert favourites["articlesCount"] == 1
@@ -414,7 +418,7 @@ def test_list_articles_omits_the_body(api: Api) -> None:
 
 
 def test_empty_database_lists_nothing(api: Api) -> None:
-    assert listing(api) == {"articles": [], "articlesCount": 0}
+    assert listing(api) == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 def test_list_is_newest_first_and_stable(api: Api) -> None:
@@ -445,6 +449,7 @@ def test_articles_count_is_the_total_not_the_page_size(api: Api) -> None:
     assert listing(api, "?offset=3") == {
         "articles": listing(api)["articles"][3:],
         "articlesCount": 5,
+        "nextCursor": None,
     }
 
 
@@ -453,8 +458,16 @@ def test_offset_past_the_end_gives_no_articles_but_the_total(api: Api, offset: i
     jake = api.register("jake")
     for _ in range(5):
         api.article(jake)
-    assert listing(api, f"?offset={offset}") == {"articles": [], "articlesCount": 5}
-    assert listing(api, f"?limit=1&offset={offset}") == {"articles": [], "articlesCount": 5}
+    assert listing(api, f"?offset={offset}") == {
+        "articles": [],
+        "articlesCount": 5,
+        "nextCursor": None,
+    }
+    assert listing(api, f"?limit=1&offset={offset}") == {
+        "articles": [],
+        "articlesCount": 5,
+        "nextCursor": None,
+    }
 
 
 def test_default_page_size_is_20(api: Api) -> None:
@@ -502,7 +515,7 @@ def test_filters_combine_with_and(api: Api) -> None:
 def test_unknown_filter_values_give_an_empty_list(api: Api, query: str) -> None:
     jake = api.register("jake")
     api.article(jake, tagList=["x"])
-    assert listing(api, query) == {"articles": [], "articlesCount": 0}
+    assert listing(api, query) == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 def test_list_is_personalised_with_a_token(api: Api) -> None:
@@ -544,7 +557,11 @@ def test_paging_limits_themselves_are_accepted(api: Api) -> None:
     jake = api.register("jake")
     api.article(jake)
     assert listing(api, "?limit=1&offset=0")["articlesCount"] == 1
-    assert listing(api, "?limit=100&offset=10000") == {"articles": [], "articlesCount": 1}
+    assert listing(api, "?limit=100&offset=10000") == {
+        "articles": [],
+        "articlesCount": 1,
+        "nextCursor": None,
+    }
 
 
 # --- feed ----------------------------------------------------------------------------------
@@ -575,7 +592,7 @@ def test_feed_has_only_followed_authors_newest_first(api: Api) -> None:
     limited = feed(api, alice, "?limit=1&offset=1")
     assert slugs(limited) == [c1]
     assert limited["articlesCount"] == 3
-    assert feed(api, alice, "?offset=3") == {"articles": [], "articlesCount": 3}
+    assert feed(api, alice, "?offset=3") == {"articles": [], "articlesCount": 3, "nextCursor": None}
 
 
 def test_feed_is_empty_when_following_nobody(api: Api) -> None:
@@ -583,7 +600,7 @@ def test_feed_is_empty_when_following_nobody(api: Api) -> None:
     bob = api.register("bob")
     api.article(bob)
     api.article(alice)
-    assert feed(api, alice) == {"articles": [], "articlesCount": 0}
+    assert feed(api, alice) == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 def test_feed_forgets_unfollowed_authors(api: Api) -> None:
@@ -594,7 +611,7 @@ def test_feed_forgets_unfollowed_authors(api: Api) -> None:
     assert feed(api, alice)["articlesCount"] == 1
     r = api.client.delete(f"/api/profiles/{bob.username}/follow", headers=alice.headers)
     assert r.status_code == 200
-    assert feed(api, alice) == {"articles": [], "articlesCount": 0}
+    assert feed(api, alice) == {"articles": [], "articlesCount": 0, "nextCursor": None}
 
 
 def test_feed_needs_a_token(api: Api) -> None:

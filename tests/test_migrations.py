@@ -9,13 +9,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, delete, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from db import migrate
+from db import articles, migrate
+from db.articles import Filters
 from db.models import Article, AuditEntry, Base, Comment, Favorite, Follow, Tag, User, utcnow
 
 
 def test_models_and_migrations_agree(connection: Connection) -> None:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": migrate.include_name}
+    )
     assert compare_metadata(context, Base.metadata) == []
 
 
@@ -171,3 +175,76 @@ def test_audit_entries_outlive_their_users(connection: Connection) -> None:
     connection.execute(delete(User).where(User.id.in_([boss, jake])))
     row = connection.execute(select(AuditEntry.actor_id, AuditEntry.target_user_id)).one()
     assert tuple(row) == (None, None)
+
+
+def _search(connection: Connection, q: str) -> list[str]:
+    rows, total, _ = articles.page(
+        Session(bind=connection), Filters(q=q), viewer_id=None, limit=20, offset=0
+    )
+    assert total == len(rows)
+    return [row.title for row in rows]
+
+
+def test_the_search_index_covers_the_articles_from_before_it(connection: Connection) -> None:
+    """Migration 0007 on a database that already has tagged articles."""
+    migrate.downgrade(connection, "0006")
+    jake = _user(connection, "jake")
+    now = {"now": utcnow(), "author": jake}
+    for slug, title, tags in (("a", "Old dragons", ["zoo"]), ("b", "Old cats", ["wyvern", "ant"])):
+        article = connection.execute(
+            text(
+                "INSERT INTO articles (slug, title, description, body, author_id, created_at,"
+                " updated_at) VALUES (:slug, :title, 'd', 'b', :author, :now, :now) RETURNING id"
+            ),
+            {**now, "slug": slug, "title": title},
+        ).scalar_one()
+        for name in tags:
+            tag = connection.execute(
+                text("INSERT INTO tags (name) VALUES (:name) RETURNING id"), {"name": name}
+            ).scalar_one()
+            connection.execute(
+                text("INSERT INTO article_tags (article_id, tag_id) VALUES (:a, :t)"),
+                {"a": article, "t": tag},
+            )
+    migrate.upgrade(connection)
+    assert _search(connection, "dragon") == ["Old dragons"]
+    assert _search(connection, "wyvern") == ["Old cats"]
+    assert sorted(_search(connection, "old")) == ["Old cats", "Old dragons"]
+    tags_text = select(Article.tags_text).where(Article.slug == "b")
+    assert connection.execute(tags_text).scalar_one() == "ant wyvern"
+
+
+def test_the_search_index_goes_with_a_downgrade(connection: Connection) -> None:
+    migrate.downgrade(connection, "0006")
+    inspector = inspect(connection)
+    assert "tags_text" not in {c["name"] for c in inspector.get_columns("articles")}
+    assert "search" not in {c["name"] for c in inspector.get_columns("articles")}
+    assert not [t for t in inspector.get_table_names() if t.startswith("articles_fts")]
+    triggers = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if connection.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    assert not [
+        n for n in connection.execute(text(triggers)).scalars() if "fts" in n or "text" in n
+    ]
+    migrate.upgrade(connection)
+    assert "tags_text" in {c["name"] for c in inspect(connection).get_columns("articles")}
+
+
+def test_postgresql_searches_through_the_gin_index(connection: Connection) -> None:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = connection.execute(
+            text(
+                "EXPLAIN SELECT id FROM articles"
+                " WHERE search @@ websearch_to_tsquery('english', 'dragon')"
+            )
+        ).scalars()
+        assert "ix_articles_search" in "\n".join(plan)
+    else:
+        steps = connection.execute(
+            text("EXPLAIN QUERY PLAN SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'x'")
+        ).all()
+        assert "VIRTUAL TABLE INDEX" in str(steps)

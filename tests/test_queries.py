@@ -68,6 +68,12 @@ def statements_for(engine: Engine, request: Callable[[], Any]) -> int:
         ("/api/articles?favorited=reader", False),
         ("/api/articles?tag=dragons&author=anna", True),
         ("/api/articles/feed", True),
+        # searches, in each shape SQLite's translation has (db/search.py)
+        ("/api/articles?q=article", False),
+        ("/api/articles?q=dragons&author=anna", True),
+        ("/api/articles?q=-tag1", False),
+        ("/api/articles?q=tag2%20or%20-tag1", False),
+        ("/api/articles/feed?q=article", True),
     ],
 )
 def test_article_lists_run_a_fixed_number_of_statements(
@@ -89,7 +95,7 @@ def test_a_page_past_the_end_still_has_its_total(api: Api, engine: Engine) -> No
         api.article(author)
     with counting(engine) as statements:
         past = api.client.get("/api/articles?offset=10")
-    assert past.json() == {"articles": [], "articlesCount": 3}
+    assert past.json() == {"articles": [], "articlesCount": 3, "nextCursor": None}
     assert len(statements) == 2  # an empty page carries no total, so it is asked for alone
 
 

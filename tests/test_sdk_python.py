@@ -261,6 +261,11 @@ def test_every_operation_through_the_client(
     first, second = listed(limit=1, offset=0), listed(limit=1, offset=1)
     assert (_slugs(first), _slugs(second)) == ([react.slug], [dragons.slug])
     assert first.articles_count == second.articles_count == 2
+    # by cursor: the first page's nextCursor leads to the second, whose nextCursor is null
+    by_cursor = listed(limit=1, cursor=first.next_cursor)
+    assert (_slugs(by_cursor), by_cursor.next_cursor) == ([dragons.slug], None)
+    assert isinstance(first.next_cursor, str)
+    api.problem(api("list_articles", limit=1, cursor=first.next_cursor, tag="x", token=jake), 422)
     api.problem(api("list_articles", limit=1000, token=jake), 422)
     feed = api.ok(api("list_feed", token=jake), 200, "MultipleArticlesResponse")
     assert (_slugs(feed), feed.articles_count) == ([dragons.slug], 1)

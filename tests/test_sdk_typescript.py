@@ -33,16 +33,20 @@ def test_the_program_drives_a_live_server(program: Path, server: str) -> None:
     run = _node(program, server + "/api", "tsuser")
     assert run.returncode == 0, run.stdout + run.stderr
     # what the program printed, checked against what the server holds
-    status, listed = call(server, "GET", "/api/articles?author=tsuser")
+    status, listed = call(server, "GET", "/api/articles?author=tsuser&tag=typescript")
     assert status == 200
     (article,) = listed["articles"]
     slug = article["slug"]
     assert article["title"] == "Typed tsuser"
+    status, every = call(server, "GET", "/api/articles?author=tsuser")
+    newest_first = [a["title"] for a in every["articles"]]
+    assert newest_first == ["Typed tsuser 3", "Typed tsuser 2", "Typed tsuser"]
     assert run.stdout.splitlines() == [
         "registered tsuser as user",
         "logged in tsuser",
         f"created {slug} tagged typescript",
         f"listed 1: {slug}",
+        f"paged 3 by cursor: {','.join(newest_first)}",
         "problem 404 Not Found: article",
         "ok",
     ]

@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection, text
 
-from db.migrate import LOCK_KEY
+from db.migrate import LOCK_KEY, include_name
 from db.models import Base
 from db.session import make_engine
 from settings import DEFAULT_DATABASE_URL
@@ -22,6 +22,7 @@ def run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

@@ -64,6 +64,26 @@ async function main(baseUrl: string, username: string): Promise<void> {
   expect(slugs.includes(article.slug), `list: ${article.slug} not in ${slugs.join(",")}`);
   console.log(`listed ${listed.data.articlesCount}: ${slugs.join(",")}`);
 
+  // two more, then the author's articles page by page, by cursor, one per page
+  for (const n of [2, 3]) {
+    const more = await client.POST("/articles", {
+      body: { article: { title: `${title} ${n}`, description: "More", body: "Typed" } },
+    });
+    expect(more.response.status === 201, `create ${n}: status ${more.response.status}`);
+  }
+  const walked: string[] = [];
+  let cursor: string | null | undefined = undefined;
+  for (let page = 0; page < 10; page++) {
+    const query: { author: string; limit: number; cursor?: string } = { author: username, limit: 1 };
+    if (cursor) query.cursor = cursor;
+    const next = await client.GET("/articles", { params: { query } });
+    expect(next.data !== undefined, `page ${page}: status ${next.response.status}`);
+    walked.push(...next.data.articles.map((a) => a.title));
+    cursor = next.data.nextCursor;
+    if (cursor === null) break;
+  }
+  console.log(`paged ${walked.length} by cursor: ${walked.join(",")}`);
+
   const missing = await client.GET("/articles/{slug}", {
     params: { path: { slug: `${article.slug}-missing` } },
   });
