@@ -6,7 +6,7 @@ PORT ?= 8080
 export PORT
 
 .PHONY: run serve test lint types imports migrate seed admin bench clean install install-dev \
-	lock docs docs-serve docs-check spec-lint spec-release sdk topology-test fuzz
+	lock docs docs-serve docs-check spec-lint spec-release sdk topology-test fuzz bench-depth
 
 # Installs come from uv.lock, which pins every dependency with its hashes (ADR 11). uv itself,
 # one pinned version, goes into a virtualenv of its own: a fresh machine has only Python and make.
@@ -70,6 +70,12 @@ admin: install
 bench: install-dev
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; } || { echo "install wrk first"; exit 2; }
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.depth $(DEPTH_ARGS)
+
+## make bench-depth: cursor pages at depth 500,000 of 1,000,000 and search over 100,000 articles
+bench-depth: install-dev
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; } || { echo "install wrk first"; exit 2; }
+	$(PY) -m bench.depth $(DEPTH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

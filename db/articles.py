@@ -117,7 +117,7 @@ class Position:
 
     @classmethod
     def of(cls, row: Row[Any]) -> Position:
-        rank = row.rank if "rank" in row._fields else None
+        rank = getattr(row, "rank", None)  # a search's rows have one
         return cls(row.created_at, row.id, None if rank is None else float(rank))
 
     def parameters(self) -> dict[str, Any]:
@@ -146,7 +146,8 @@ def _searched(
     """The statement over articles narrowed to a search's matches, and each match's relevance,
     higher first: `ts_rank_cd` on PostgreSQL, bm25 (made positive) on SQLite."""
     if dialect == "postgresql":
-        query = func.websearch_to_tsquery(literal_column("'english'"), bindparam("q", String()))
+        q = bindparam("q", type_=String())
+        query = func.websearch_to_tsquery(literal_column("'english'"), q)
         ranked = func.ts_rank_cd(_SEARCH_VECTOR, query)
         return statement.where(_SEARCH_VECTOR.op("@@")(query)), ranked
     if "nothing" in given:  # the text held no word at all: nothing matches, as on PostgreSQL

@@ -8,6 +8,7 @@ Users are `userNN` with password `password-NN` and email `userNN@example.com`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,21 @@ WORDS = [
     "process", "thread", "socket", "kernel", "memory", "buffer", "queue",
 ]  # fmt: skip
 BATCH = 5000
+_SYLLABLES = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"] + ["qu" + v for v in "aei"]
+
+
+def vocabulary(size: int, seed: int = 1) -> list[str]:
+    """`size` distinct words, the 35 of WORDS first, then made-up ones of two or three
+    syllables, most frequent first (text() draws them by Zipf's law, as words in prose go)."""
+    rnd = random.Random(seed)  # noqa: S311 - demo data, deterministic on purpose
+    words = list(WORDS)
+    known = set(words)
+    while len(words) < size:
+        word = "".join(rnd.choice(_SYLLABLES) for _ in range(rnd.choice((2, 3, 3))))
+        if word not in known:
+            known.add(word)
+            words.append(word)
+    return words[:size]
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,9 @@ class Shape:
     body_chars: int = 2000
     prefix: str = ""
     seed: int = 1
+    # 0: the 35 WORDS, drawn evenly; more: that many words drawn by Zipf's law with exponent
+    # 1.2 (a search benchmark's text, where some words are in most articles and most in few)
+    vocabulary: int = 0
 
     def scaled(self, factor: float) -> Shape:
         """More articles, favourites and comments; the same users and follows."""
@@ -70,6 +89,9 @@ def parse(argv: Sequence[str]) -> Shape:
         "--scale", type=float, default=1.0, help="multiply articles, favourites, comments"
     )
     p.add_argument("--prefix", default="", help="prefix of usernames, e.g. bench")
+    p.add_argument(
+        "--vocabulary", type=int, default=0, help="words in the text, by Zipf's law (0: 35, even)"
+    )
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
     if a.users < 2 or min(a.articles, a.favorites, a.comments, a.follows) < 0:
@@ -82,6 +104,7 @@ def parse(argv: Sequence[str]) -> Shape:
         comments=a.comments,
         prefix=a.prefix,
         seed=a.seed,
+        vocabulary=a.vocabulary,
     ).scaled(a.scale)
 
 
@@ -91,6 +114,7 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
     It commits batch by batch: an interrupted seed leaves a partial dataset, which the next
     seed refuses like any other data (start again from an empty database)."""
     rnd = random.Random(shape.seed)  # noqa: S311 - demo data, deterministic on purpose
+    words = _Words(shape.vocabulary, shape.seed)
     with Session(engine) as s:
         if s.scalar(select(func.count()).select_from(User)):
             raise SystemExit("the database already has users; seed an empty one")
@@ -123,7 +147,7 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
 
         article_ids: list[int] = []
         for chunk in _chunks(range(shape.articles), BATCH):
-            rows = [_article(rnd, k, user_ids, start, shape.body_chars) for k in chunk]
+            rows = [_article(rnd, words, k, user_ids, start, shape.body_chars) for k in chunk]
             article_ids += s.scalars(insert(Article).returning(Article.id), rows)
             s.commit()
             bar.update(len(rows))
@@ -139,7 +163,7 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
             {
                 "article_id": rnd.choice(article_ids),
                 "author_id": rnd.choice(user_ids),
-                "body": _text(rnd, rnd.randint(80, 400)),
+                "body": words.text(rnd, rnd.randint(80, 400)),
                 "created_at": start + timedelta(seconds=shape.articles, milliseconds=i),
                 "updated_at": start + timedelta(seconds=shape.articles, milliseconds=i),
             }
@@ -157,16 +181,40 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
     }
 
 
+class _Words:
+    """The text generator: the 35 WORDS drawn evenly (the benchmark's lists, as ever), or a
+    vocabulary drawn by Zipf's law: word n of it is drawn in proportion to n ** -1.2."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.words = vocabulary(size, seed) if size else WORDS
+        self.weights = (
+            list(itertools.accumulate(1 / n for n in range(1, size + 1))) if size else None
+        )
+
+    def pick(self, rnd: random.Random) -> str:
+        if self.weights is None:
+            return rnd.choice(self.words)
+        return rnd.choices(self.words, cum_weights=self.weights)[0]
+
+    def text(self, rnd: random.Random, chars: int) -> str:
+        words: list[str] = []
+        length = 0
+        while length < chars:
+            words.append(self.pick(rnd))
+            length += len(words[-1]) + 1
+        return " ".join(words)[:chars].strip().capitalize() + "."
+
+
 def _article(
-    rnd: random.Random, k: int, user_ids: list[int], start: Any, body_chars: int
+    rnd: random.Random, words: _Words, k: int, user_ids: list[int], start: Any, body_chars: int
 ) -> dict[str, Any]:
     created = start + timedelta(seconds=k)  # one a second: a stable, distinct order
-    title = f"a{k:05d} " + " ".join(rnd.choice(WORDS) for _ in range(4))
+    title = f"a{k:05d} " + " ".join(words.pick(rnd) for _ in range(4))
     return {
         "slug": title.replace(" ", "-"),
         "title": title,
-        "description": _text(rnd, 120),
-        "body": _text(rnd, body_chars),
+        "description": words.text(rnd, 120),
+        "body": words.text(rnd, body_chars),
         "author_id": user_ids[k % len(user_ids)],
         "created_at": created,
         "updated_at": created,
@@ -181,15 +229,6 @@ def _distinct_pairs(
     while len(pairs) < n:
         pairs.add((rnd.choice(article_ids), rnd.choice(user_ids)))
     return [{"article_id": a, "user_id": u} for a, u in sorted(pairs)]
-
-
-def _text(rnd: random.Random, chars: int) -> str:
-    words: list[str] = []
-    length = 0
-    while length < chars:
-        words.append(rnd.choice(WORDS))
-        length += len(words[-1]) + 1
-    return " ".join(words)[:chars].strip().capitalize() + "."
 
 
 def _bulk(s: Session, model: type[Any], rows: list[dict[str, Any]], bar: Any) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from app import create_app
-from db.seed import Shape, parse, seed
+from db.seed import WORDS, Shape, parse, seed, vocabulary
 from tests.conftest import migrated_engine
 from tests.helpers import app_settings
 
@@ -60,3 +61,34 @@ def test_bad_options_are_refused(capsys: Any) -> None:
     with pytest.raises(SystemExit):
         parse(["--users", "1"])
     assert "at least 2 users" in capsys.readouterr().err
+
+
+def test_a_vocabulary_is_distinct_words_the_old_ones_first() -> None:
+    words = vocabulary(30_000)
+    assert len(set(words)) == 30_000
+    assert words[: len(WORDS)] == WORDS
+    assert all(w.isalpha() and w.islower() for w in words)
+    assert vocabulary(30_000) == words  # deterministic: both databases get the same text
+
+
+def test_text_from_a_vocabulary_follows_zipf(empty_engine: Engine) -> None:
+    """The search benchmark's text: a head of words in many articles, a tail in few."""
+    seed(empty_engine, Shape(users=2, follows=1, articles=300, favorites=0, comments=0,
+                             body_chars=600, vocabulary=5_000), progress=False)  # fmt: skip
+    with empty_engine.connect() as conn:
+        bodies = conn.execute(text("SELECT body FROM articles")).scalars().all()
+    counts = Counter(word.strip(".").lower() for body in bodies for word in body.split())
+    ranked = [n for _, n in counts.most_common()]
+    assert len(counts) > 1_000  # far more than the 35 words of the lists' dataset
+    assert ranked[0] > 50 * ranked[len(ranked) // 2]
+    assert ranked[-1] <= 2
+
+
+def test_without_a_vocabulary_the_text_is_the_35_words(empty_engine: Engine) -> None:
+    seed(empty_engine, Shape(users=2, follows=1, articles=50, favorites=0, comments=0),
+         progress=False)  # fmt: skip
+    with empty_engine.connect() as conn:
+        bodies = conn.execute(text("SELECT body FROM articles")).scalars().all()
+    # every word but each body's last, which is cut where the body reaches its length
+    words = {word.lower() for body in bodies for word in body.split()[:-1]}
+    assert words <= set(WORDS)
