@@ -291,7 +291,8 @@ def _list_statements(
     dialect: str, given: frozenset[str], viewer: bool
 ) -> tuple[Select[Any], Select[Any]]:
     where = _conditions(given)
-    total = _total(given, where, dialect)
+    # the total is of the whole list, wherever the page starts
+    total = _total(given - {"after"}, where, dialect)
     newest_first = (Article.created_at.desc(), Article.id.desc())
     # the page is chosen from the indexes alone, and only its rows are made into cards: an
     # offset then skips index entries, not whole cards, and the planner, expecting a page of
