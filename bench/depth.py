@@ -3,7 +3,7 @@
 - **Deep pages** (PostgreSQL): 1,000,000 articles made by `generate_series` in the database.
   The first page, the page a cursor gives at depth 500,000 (reached by walking the list by
   cursor, 100 rows a page), and offset 10,000, the deepest an offset goes.
-- **Search**: 100,000 articles of the seeder's text with a vocabulary of 30,000 words drawn by
+- **Search**: 100,000 articles of the seeder's text with a vocabulary of 150,000 words drawn by
   Zipf's law (db/seed.py), on PostgreSQL and on SQLite. The plain first page, a search for a
   rare word (under 10 articles) and one for a common word (over 10 % of them), with
   PostgreSQL's `EXPLAIN ANALYZE` of both searches.
@@ -40,7 +40,7 @@ from db.session import make_engine
 DEEP_ARTICLES = 1_000_000
 DEPTH = 500_000
 SEARCH_ARTICLES = 100_000
-VOCABULARY = 30_000
+VOCABULARY = 150_000
 PORT = 5310
 
 _GENERATE = """
@@ -115,8 +115,10 @@ def rare_and_common(url: str, n: int) -> tuple[str, str]:
             found: int = conn.execute(match, {"q": f'"{word}"'}).scalar_one()
             return found
 
-        rare = next(w for w in reversed(words) if 3 <= articles_with(w) <= 9)
-        common = next(w for w in words[35:] if 0.1 * n < articles_with(w) < 0.3 * n)
+        rare = next((w for w in reversed(words) if 3 <= articles_with(w) <= 9), None)
+        common = next((w for w in words[35:] if 0.1 * n < articles_with(w) < 0.3 * n), None)
+    if rare is None or common is None:
+        raise SystemExit(f"no word in 3 to 9 articles, or none in 10 to 30 %: {rare}, {common}")
     engine.dispose()
     return rare, common
 
