@@ -396,11 +396,12 @@ def page(
     total, and whether more rows follow it: one statement (two past the end). `after` starts
     the page after that position instead of at `offset`; it asks for one row more than the
     page, to tell whether more follow."""
-    values = filters.parameters(_dialect(s))
+    dialect = _dialect(s)
+    values = filters.parameters(dialect)
     if after is not None:
         values.update(after.parameters(), after=True)
     rows_statement, total_statement = _list_statements(
-        _dialect(s), frozenset(values), viewer_id is not None
+        dialect, frozenset(values), viewer_id is not None
     )
     values.update(viewer=viewer_id, limit=limit + (after is not None), offset=offset)
     connection = s.connection()  # Core: these rows are not ORM objects

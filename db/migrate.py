@@ -33,6 +33,7 @@ def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(config(connection), revision)
 
 
+# the signature Alembic calls its include_name hook with; only the name decides here
 def include_name(name: str | None, type_: str, parents: object) -> bool:  # noqa: ARG001
     """What Alembic compares with the models: all but the search index's engine-specific parts
     (db/models.py SEARCH_OBJECTS), which migration 0007 makes in each engine's own terms."""
