@@ -168,7 +168,7 @@ def _searched(
     return either, func.coalesce(matches.c.rank, 0.0)
 
 
-def _after(dialect: str, given: frozenset[str], rank: ColumnElement[float] | None) -> Any:
+def _after(dialect: str, given: frozenset[str], columns: Any) -> ColumnElement[bool]:
     """The rows after a position in the list's order (a row comparison the index serves).
 
     With a search, the position's rank is the one it was given on PostgreSQL, whose ts_rank_cd
@@ -178,8 +178,9 @@ def _after(dialect: str, given: frozenset[str], rank: ColumnElement[float] | Non
     when that row no longer matches)."""
     created = bindparam("after_created", type_=Article.__table__.c.created_at.type)
     row_id = bindparam("after_id", type_=Integer())
-    if rank is None:
-        return tuple_(Article.created_at, Article.id) < tuple_(created, row_id)
+    place = tuple_(columns.created_at, columns.id)
+    if not given & _SEARCHES:
+        return place < tuple_(created, row_id)
     given_rank: ColumnElement[float] = bindparam("after_rank", type_=Float())
     if dialect == "postgresql":
         given_rank = cast(given_rank, REAL)  # ts_rank_cd's own type, compared exactly
@@ -187,7 +188,7 @@ def _after(dialect: str, given: frozenset[str], rank: ColumnElement[float] | Non
         bm25 = func.bm25(_FTS_TABLE, *search.BM25_WEIGHTS)
         now = select(-bm25).where(_fts5_matches("match"), _FTS.c.rowid == row_id)
         given_rank = func.coalesce(now.scalar_subquery(), given_rank)
-    return tuple_(rank, Article.created_at, Article.id) < tuple_(given_rank, created, row_id)
+    return tuple_(columns.rank, *place) < tuple_(given_rank, created, row_id)
 
 
 def _total(
@@ -298,15 +299,15 @@ def _list_statements(
     # offset then skips index entries, not whole cards, and the planner, expecting a page of
     # rows rather than every article, probes the viewer's favourites per row instead of
     # hashing all of them
-    chosen = select(Article.id).where(*where)
+    chosen: Select[Any] = select(Article.id).where(*where)
     order: tuple[Any, ...] = newest_first
-    rank: ColumnElement[float] | None = None
-    if given & _SEARCHES:  # the most relevant first, then newest first
-        chosen, rank = _searched(chosen, dialect, given)
-        chosen = chosen.add_columns(rank.label("rank"))
-        order = (rank.desc(), *newest_first)
+    columns: Any = Article.__table__.c  # the columns the order and a position are of
+    if given & _SEARCHES:
+        chosen = _ranked(chosen, dialect, given)
+        columns = chosen.selected_columns
+        order = (columns.rank.desc(), columns.created_at.desc(), columns.id.desc())
     if "after" in given:
-        chosen = chosen.where(_after(dialect, given, rank))
+        chosen = chosen.where(_after(dialect, given, columns))
     chosen_page = (
         chosen.order_by(*order)
         # written into the SQL, so that PostgreSQL's cached generic plan knows the page size
@@ -316,15 +317,28 @@ def _list_statements(
     )
     outer_order: tuple[Any, ...] = newest_first
     cards = _cards(viewer=viewer, with_body=False, dialect=dialect)
+    page_total: ColumnElement[int] = total
     if given & _SEARCHES:
         outer_order = (chosen_page.c.rank.desc(), *newest_first)
         cards = cards.add_columns(chosen_page.c.rank)
+        page_total = chosen_page.c.total  # counted in the scan that ranked the matches
     rows = (
-        cards.add_columns(total.label("total"))
+        cards.add_columns(page_total.label("total"))
         .join(chosen_page, chosen_page.c.id == Article.id)
         .order_by(*outer_order)
     )
     return rows, select(total)
+
+
+def _ranked(chosen: Select[Any], dialect: str, given: frozenset[str]) -> Select[Any]:
+    """Every match of a search with its relevance and their number, counted in the same scan:
+    a common word matches a fifth of all articles, and a second scan to count them would cost
+    as much as the first. A page (or a cursor's place) is then chosen among them."""
+    searched, rank = _searched(chosen, dialect, given)
+    ranked = searched.add_columns(
+        Article.created_at, rank.label("rank"), func.count().over().label("total")
+    ).subquery("ranked")
+    return select(ranked)
 
 
 def id_by_slug(slug: Any) -> ColumnElement[int]:
@@ -398,11 +412,11 @@ def page(
     page, to tell whether more follow."""
     dialect = _dialect(s)
     values = filters.parameters(dialect)
+    # the statement's shape: the filters given, and whether the page starts after a position
+    given = frozenset(values) | ({"after"} if after is not None else set())
+    rows_statement, total_statement = _list_statements(dialect, given, viewer_id is not None)
     if after is not None:
-        values.update(after.parameters(), after=True)
-    rows_statement, total_statement = _list_statements(
-        dialect, frozenset(values), viewer_id is not None
-    )
+        values.update(after.parameters())
     values.update(viewer=viewer_id, limit=limit + (after is not None), offset=offset)
     connection = s.connection()  # Core: these rows are not ORM objects
     rows = connection.execute(rows_statement, values).all()

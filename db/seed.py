@@ -143,20 +143,37 @@ def seed(engine: Engine, shape: Shape, *, progress: bool = True) -> dict[str, in
             for f in rnd.sample([o for o in user_ids if o != u], shape.follows)
         ]
         _bulk(s, Follow, follows, bar)
-        tag_ids = list(s.scalars(insert(Tag).returning(Tag.id), [{"name": n} for n in TAG_POOL]))
+        named = insert(Tag).returning(Tag.id, sort_by_parameter_order=True)
+        tag_ids = list(s.scalars(named, [{"name": n} for n in TAG_POOL]))
 
-        article_ids: list[int] = []
-        for chunk in _chunks(range(shape.articles), BATCH):
-            rows = [_article(rnd, words, k, user_ids, start, shape.body_chars) for k in chunk]
-            article_ids += s.scalars(insert(Article).returning(Article.id), rows)
-            s.commit()
-            bar.update(len(rows))
-        links = [
-            {"article_id": a, "tag_id": t}
-            for a in article_ids
-            for t in rnd.sample(tag_ids, shape.tags_per_article)
+        # drawn in the order they always were (every article, then every article's tags), so
+        # that a seed gives the same dataset as before
+        rows = [
+            _article(rnd, words, k, user_ids, start, shape.body_chars)
+            for k in range(shape.articles)
         ]
-        _bulk(s, ArticleTag, links, bar)
+        tagged = [rnd.sample(range(len(tag_ids)), shape.tags_per_article) for _ in rows]
+        for row, picked in zip(rows, tagged, strict=True):
+            # as the links' trigger makes it (migration 0007), so that linking changes no row
+            row["tags_text"] = " ".join(sorted(TAG_POOL[i] for i in picked))
+        article_ids: list[int] = []
+        for chunk in _chunks(rows, BATCH):
+            added = insert(Article).returning(Article.id, sort_by_parameter_order=True)
+            article_ids += s.scalars(added, chunk)
+            s.commit()
+            bar.update(len(chunk))
+        # each batch of articles' links in one statement: PostgreSQL's statement-level trigger
+        # then sees every link of an article at once and finds its tags_text current (a row at
+        # a time, as executemany sends them, it would rewrite each article once per tag)
+        links = 0
+        for chunk in _chunks(list(zip(article_ids, tagged, strict=True)), BATCH):
+            linked = [
+                {"article_id": a, "tag_id": tag_ids[i]} for a, picked in chunk for i in picked
+            ]
+            s.execute(insert(ArticleTag).values(linked))
+            s.commit()
+            bar.update(len(linked))
+            links += len(linked)
         favorites = _distinct_pairs(rnd, article_ids, user_ids, shape.favorites)
         _bulk(s, Favorite, favorites, bar)
         comments = [

@@ -248,3 +248,23 @@ def test_postgresql_searches_through_the_gin_index(connection: Connection) -> No
             text("EXPLAIN QUERY PLAN SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'x'")
         ).all()
         assert "VIRTUAL TABLE INDEX" in str(steps)
+
+
+def test_postgresql_keeps_the_search_vector_in_the_row(connection: Connection) -> None:
+    """Migration 0008: `main` storage on PostgreSQL, and back to `extended` on a downgrade; on
+    SQLite it changes nothing."""
+    if connection.dialect.name == "postgresql":
+        storage = text(
+            "SELECT attstorage FROM pg_attribute"
+            " WHERE attrelid = 'articles'::regclass AND attname = 'search'"
+        )
+    else:
+        storage = text("SELECT group_concat(sql, ';') FROM sqlite_master ORDER BY name")
+    at_head = connection.execute(storage).scalar_one()
+    migrate.downgrade(connection, "0007")
+    before = connection.execute(storage).scalar_one()
+    migrate.upgrade(connection)
+    if connection.dialect.name == "postgresql":
+        assert (at_head, before) == ("m", "x")
+    else:
+        assert at_head == before

@@ -92,3 +92,26 @@ def test_without_a_vocabulary_the_text_is_the_35_words(empty_engine: Engine) -> 
     # every word but each body's last, which is cut where the body reaches its length
     words = {word.lower() for body in bodies for word in body.split()[:-1]}
     assert words <= set(WORDS)
+
+
+def test_seeded_articles_carry_their_tags_text_and_are_written_once(empty_engine: Engine) -> None:
+    """The seeder writes `tags_text` with the article, as a create does, so linking the tags
+    rewrites no article: on PostgreSQL no live article row was written by the transaction that
+    linked its tags (a rewrite would leave a dead copy of every row, tsvector and all)."""
+    seed(empty_engine, SHAPE, progress=False)
+    names = (
+        "SELECT articles.id, articles.tags_text, tags.name FROM articles"
+        " JOIN article_tags ON article_tags.article_id = articles.id"
+        " JOIN tags ON tags.id = article_tags.tag_id"
+    )
+    with empty_engine.connect() as conn:
+        tags: dict[tuple[int, str], list[str]] = {}
+        for article, tags_text, name in conn.execute(text(names)):
+            tags.setdefault((article, tags_text), []).append(name)
+        assert len(tags) == SHAPE.articles
+        assert all(text_ == " ".join(sorted(n)) for (_, text_), n in tags.items())
+        if empty_engine.dialect.name == "postgresql":
+            rewritten = conn.execute(
+                text("SELECT count(*) FROM articles WHERE xmin IN (SELECT xmin FROM article_tags)")
+            ).scalar_one()
+            assert rewritten == 0
